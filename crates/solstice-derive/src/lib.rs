@@ -1,0 +1,28 @@
+//! `#[derive(Module)]` for solstice. Use it through `solstice::Module`.
+//!
+//! The derive runs in named stages:
+//! - [`attr`] parses the `#[module(...)]` attributes of each field;
+//! - [`check`] rejects what cannot be a module (enums, unions);
+//! - [`expand`] writes the `Tree`, `Clone` and `Debug` impls.
+//!
+//! Every mistake is reported at once, each at its own span. Generated code
+//! names only `::solstice::__private`.
+
+mod attr;
+mod check;
+mod expand;
+
+use proc_macro::TokenStream;
+use syn::{DeriveInput, parse_macro_input};
+
+/// Derives `Tree`, `Clone` and `Debug` (Equinox-style pretty printing) for a
+/// struct whose fields are trees. Mark fields that are configuration, not
+/// leaves, with `#[module(static)]`.
+#[proc_macro_derive(Module, attributes(module))]
+pub fn derive_module(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    check::module(&input)
+        .and_then(|fields| expand::module(&input, &fields))
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}

@@ -1,0 +1,121 @@
+//! Eager kernels: each primitive evaluated on candle tensors.
+//!
+//! This is the only place that computes with candle. Tensors are used
+//! untracked (no `Var`), so candle records nothing for backprop.
+
+use candle_core::{D, Tensor};
+
+use super::prim::{CmpOp, Prim};
+use crate::error::{Error, Result};
+
+/// Evaluates `prim` on concrete inputs.
+pub(crate) fn eval(prim: &Prim, xs: &[&Tensor]) -> Result<Tensor> {
+    let x = xs[0];
+    let out = match prim {
+        Prim::Neg => x.neg()?,
+        Prim::Exp => x.exp()?,
+        Prim::Log => x.log()?,
+        Prim::Tanh => x.tanh()?,
+        Prim::Sqrt => x.sqrt()?,
+        Prim::Sin => x.sin()?,
+        Prim::Cos => x.cos()?,
+        Prim::Abs => x.abs()?,
+        Prim::Sign => x.sign()?,
+        Prim::Add => x.broadcast_add(xs[1])?,
+        Prim::Sub => x.broadcast_sub(xs[1])?,
+        Prim::Mul => x.broadcast_mul(xs[1])?,
+        Prim::Div => x.broadcast_div(xs[1])?,
+        Prim::Maximum => x.broadcast_maximum(xs[1])?,
+        Prim::Minimum => x.broadcast_minimum(xs[1])?,
+        Prim::Compare(op) => {
+            let op = match op {
+                CmpOp::Eq => candle_core::op::CmpOp::Eq,
+                CmpOp::Ne => candle_core::op::CmpOp::Ne,
+                CmpOp::Lt => candle_core::op::CmpOp::Lt,
+                CmpOp::Le => candle_core::op::CmpOp::Le,
+                CmpOp::Gt => candle_core::op::CmpOp::Gt,
+                CmpOp::Ge => candle_core::op::CmpOp::Ge,
+            };
+            let shape = broadcast_all(&[x, xs[1]])?;
+            x.broadcast_as(shape.as_slice())?
+                .cmp(&xs[1].broadcast_as(shape.as_slice())?, op)?
+        }
+        Prim::Select => {
+            let shape = broadcast_all(&[x, xs[1], xs[2]])?;
+            x.broadcast_as(shape.as_slice())?.where_cond(
+                &xs[1].broadcast_as(shape.as_slice())?,
+                &xs[2].broadcast_as(shape.as_slice())?,
+            )?
+        }
+        Prim::Reshape(shape) => x.reshape(shape.as_slice())?,
+        Prim::Permute(perm) => x.permute(perm.as_slice())?,
+        Prim::BroadcastTo(shape) => x.broadcast_as(shape.as_slice())?,
+        Prim::Convert(dtype) => x.to_dtype(dtype.to_candle())?,
+        Prim::Sum(axes) => {
+            if axes.is_empty() {
+                x.clone()
+            } else {
+                x.sum(axes.as_slice())?
+            }
+        }
+        Prim::Max(axes) => {
+            let mut sorted = axes.clone();
+            sorted.sort_unstable_by(|a, b| b.cmp(a));
+            let mut out = x.clone();
+            for axis in sorted {
+                out = out.max(axis)?;
+            }
+            out
+        }
+        Prim::MatMul => matmul(x, xs[1])?,
+        Prim::Take(axis) => {
+            let indices = checked_indices("take", xs[1], x.dims()[*axis], *axis)?;
+            x.contiguous()?.index_select(&indices, *axis)?
+        }
+        Prim::IndexAdd(axis) => {
+            let indices = checked_indices("index_add", xs[1], x.dims()[*axis], *axis)?;
+            x.contiguous()?
+                .index_add(&indices, &xs[2].contiguous()?, *axis)?
+        }
+        Prim::StopGradient => x.clone(),
+    };
+    Ok(out)
+}
+
+/// candle's matmul takes each operand's two matrix dimensions contiguous or
+/// transposed, with plainly laid out batch dimensions; other layouts (such as
+/// broadcast batch dimensions) are made contiguous first.
+fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let fix = |t: &Tensor| -> Result<Tensor> {
+        let transposed_ok = t.rank() <= 2 && t.transpose(D::Minus1, D::Minus2)?.is_contiguous();
+        if t.is_contiguous() || transposed_ok {
+            Ok(t.clone())
+        } else {
+            Ok(t.contiguous()?)
+        }
+    };
+    Ok(fix(a)?.matmul(&fix(b)?)?)
+}
+
+/// The indices as contiguous `i64`, which candle's gathers take whatever
+/// the integer dtype. Indices out of range are an error, never a wrapped or
+/// clamped read.
+fn checked_indices(op: &str, indices: &Tensor, len: usize, axis: usize) -> Result<Tensor> {
+    let indices = indices.to_dtype(candle_core::DType::I64)?.contiguous()?;
+    let values = indices.to_vec1::<i64>()?;
+    if let Some(bad) = values.iter().find(|&&i| i < 0 || i as usize >= len) {
+        return Err(Error::invalid(format!(
+            "{op} got index {bad}, out of range for axis {axis} of size {len}"
+        )));
+    }
+    Ok(indices)
+}
+
+fn broadcast_all(xs: &[&Tensor]) -> Result<Vec<usize>> {
+    let mut shape: Vec<usize> = Vec::new();
+    for x in xs {
+        shape = super::broadcast_shapes(&shape, x.dims())
+            .ok_or_else(|| Error::shape("inputs do not broadcast"))?;
+    }
+    Ok(shape)
+}

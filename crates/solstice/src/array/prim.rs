@@ -1,0 +1,114 @@
+//! The primitive operations.
+//!
+//! Every numeric operation on [`Array`](crate::Array) is built from these.
+//! Each primitive has three rules, kept apart by job:
+//! - an eager kernel on candle (`array/kernels.rs`);
+//! - a batching rule for `vmap` (`transform/batching.rs`);
+//! - a VJP rule for `grad`, written in `Array` operations so that it can be
+//!   differentiated again (`transform/vjp.rs`).
+//!
+//! Primitives take inputs of the shapes their public operation has already
+//! checked: binary elementwise primitives see equal logical shapes, `MatMul`
+//! sees equal leading dimensions, `Take` and `IndexAdd` see 1-d indices.
+
+use super::DType;
+
+/// A comparison, giving `u8` 0 or 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpOp {
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Prim {
+    // Unary, elementwise.
+    Neg,
+    Exp,
+    Log,
+    Tanh,
+    Sqrt,
+    Sin,
+    Cos,
+    Abs,
+    Sign,
+    // Binary, elementwise, over equal logical shapes.
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Maximum,
+    Minimum,
+    Compare(CmpOp),
+    /// `(cond, on_true, on_false)`, all of one shape; `cond` is `u8`.
+    Select,
+    // Shape.
+    Reshape(Vec<usize>),
+    Permute(Vec<usize>),
+    /// Numpy broadcasting of the input to this shape.
+    BroadcastTo(Vec<usize>),
+    Convert(DType),
+    // Reductions: the listed axes are removed.
+    Sum(Vec<usize>),
+    Max(Vec<usize>),
+    /// `[..., m, k] @ [..., k, n]`, equal leading dimensions.
+    MatMul,
+    /// `(x, indices)`: picks `indices` (1-d, integer) along the axis.
+    Take(usize),
+    /// `(base, indices, source)`: adds `source` into `base` at `indices`
+    /// (1-d, integer) along the axis, summing repeats.
+    IndexAdd(usize),
+    /// Identity whose derivative is zero.
+    StopGradient,
+}
+
+impl Prim {
+    /// The name used in error messages.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Prim::Neg => "neg",
+            Prim::Exp => "exp",
+            Prim::Log => "log",
+            Prim::Tanh => "tanh",
+            Prim::Sqrt => "sqrt",
+            Prim::Sin => "sin",
+            Prim::Cos => "cos",
+            Prim::Abs => "abs",
+            Prim::Sign => "sign",
+            Prim::Add => "add",
+            Prim::Sub => "sub",
+            Prim::Mul => "mul",
+            Prim::Div => "div",
+            Prim::Maximum => "maximum",
+            Prim::Minimum => "minimum",
+            Prim::Compare(_) => "compare",
+            Prim::Select => "select",
+            Prim::Reshape(_) => "reshape",
+            Prim::Permute(_) => "transpose",
+            Prim::BroadcastTo(_) => "broadcast_to",
+            Prim::Convert(_) => "astype",
+            Prim::Sum(_) => "sum",
+            Prim::Max(_) => "max",
+            Prim::MatMul => "matmul",
+            Prim::Take(_) => "take",
+            Prim::IndexAdd(_) => "index_add",
+            Prim::StopGradient => "stop_gradient",
+        }
+    }
+
+    /// Whether the output can carry a derivative. Outputs that cannot
+    /// (comparisons, signs) are not recorded by `grad`.
+    pub(crate) fn is_differentiable(&self) -> bool {
+        !matches!(self, Prim::Compare(_) | Prim::Sign | Prim::StopGradient)
+    }
+}

@@ -1,0 +1,245 @@
+//! Reverse-mode differentiation: `grad`, `filter_grad`,
+//! `filter_value_and_grad`.
+//!
+//! A `grad` frame records every operation on its tracers on a tape. The
+//! backward pass walks the tape in reverse, calling each primitive's VJP
+//! rule. Those rules are `Array` operations one level down, so an outer
+//! `grad` records them in turn (`grad(grad(f))`) and an outer `vmap` batches
+//! them (per-example gradients).
+
+use std::cell::RefCell;
+
+use crate::array::Array;
+use crate::array::prim::Prim;
+use crate::error::{Error, Result};
+use crate::tree::{Tree, tree_slots, with_slots};
+
+use super::trace::{FrameKind, make_grad_tracer, push_frame, unwrap_grad};
+use super::vjp;
+
+/// The record of one `grad` frame.
+#[derive(Default)]
+pub(crate) struct Tape {
+    entries: Vec<Entry>,
+}
+
+enum Entry {
+    Input,
+    Op {
+        prim: Prim,
+        inputs: Vec<Array>,
+        parents: Vec<Option<usize>>,
+        output: Array,
+    },
+}
+
+impl Tape {
+    pub(crate) fn push_op(
+        &mut self,
+        prim: Prim,
+        inputs: Vec<Array>,
+        parents: Vec<Option<usize>>,
+        output: Array,
+    ) -> usize {
+        self.entries.push(Entry::Op {
+            prim,
+            inputs,
+            parents,
+            output,
+        });
+        self.entries.len() - 1
+    }
+
+    fn push_input(&mut self) -> usize {
+        self.entries.push(Entry::Input);
+        self.entries.len() - 1
+    }
+
+    /// Cotangents of every node, from `seed` at node `out`.
+    fn backward(self, out: usize, seed: Array) -> Result<Vec<Option<Array>>> {
+        let mut cts: Vec<Option<Array>> = vec![None; self.entries.len()];
+        cts[out] = Some(seed);
+        for (i, entry) in self.entries.into_iter().enumerate().rev() {
+            let Entry::Op {
+                prim,
+                inputs,
+                parents,
+                output,
+            } = entry
+            else {
+                continue;
+            };
+            let Some(ct) = cts[i].take() else { continue };
+            let grads = vjp::apply(&prim, &inputs, &output, &ct)
+                .map_err(|e| e.context(format!("in the derivative of {}", prim.name())))?;
+            for (parent, g) in parents.into_iter().zip(grads) {
+                if let (Some(p), Some(g)) = (parent, g) {
+                    cts[p] = Some(match cts[p].take() {
+                        Some(acc) => acc.add(&g)?,
+                        None => g,
+                    });
+                }
+            }
+        }
+        Ok(cts)
+    }
+}
+
+/// The value of `f` at `primals` and its gradient with respect to each
+/// primal marked in `wrt` (zeros where `f` does not depend on it).
+pub(crate) fn value_and_grad_slots(
+    f: impl FnOnce(&[Array]) -> Result<Array>,
+    primals: &[Array],
+    wrt: &[bool],
+    api: &str,
+) -> Result<(Array, Vec<Option<Array>>)> {
+    let guard = push_frame(FrameKind::Grad {
+        tape: RefCell::new(Tape::default()),
+    });
+    let frame = guard.frame.clone();
+    let FrameKind::Grad { tape } = &frame.kind else {
+        unreachable!("a grad frame was just pushed")
+    };
+    let mut nodes = Vec::with_capacity(primals.len());
+    let traced: Vec<Array> = primals
+        .iter()
+        .zip(wrt)
+        .map(|(p, &w)| {
+            if w {
+                let node = tape.borrow_mut().push_input();
+                nodes.push(Some(node));
+                make_grad_tracer(&frame, p.clone(), node)
+            } else {
+                nodes.push(None);
+                p.clone()
+            }
+        })
+        .collect();
+    let out = f(&traced)?;
+    drop(guard);
+    out.check_value(api)?;
+    if !out.shape().is_empty() || !out.dtype().is_float() {
+        return Err(Error::transform(format!(
+            "{api} needs the function to return a float scalar (shape []) but it returned {}; \
+             reduce it first, for example with `mean_all`",
+            out.short_description()
+        )));
+    }
+    let (value, out_node) = unwrap_grad(&frame, &out);
+    let tape = std::mem::take(&mut *tape.borrow_mut());
+    let cts = match out_node {
+        Some(node) => tape.backward(node, Array::ones(&[], value.dtype())?)?,
+        None => Vec::new(),
+    };
+    let grads = primals
+        .iter()
+        .zip(nodes)
+        .map(|(p, node)| {
+            node.map(|n| match cts.get(n).cloned().flatten() {
+                Some(g) if g.shape() != p.shape() => Err(Error::transform(format!(
+                    "{api} computed a gradient of shape {:?} for an input of shape {:?}; \
+                     this is a bug in solstice, please report it",
+                    g.shape(),
+                    p.shape()
+                ))),
+                Some(g) => Ok(g),
+                None => Array::zeros(p.shape(), p.dtype()),
+            })
+            .transpose()
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((value, grads))
+}
+
+/// The value of `f(model, args)` and its gradient with respect to the
+/// floating arrays of `model`, as a tree of `model`'s own type: Equinox's
+/// `filter_value_and_grad`.
+///
+/// `args` is borrowed, so one gradient function serves every batch: pass a
+/// tuple such as `&(x, y)` for several arguments, `&()` for none.
+///
+/// The gradient holds an array for every floating leaf of `model` (zeros
+/// where `f` does not depend on it) and is absent elsewhere: at integer
+/// arrays, at absent slots, and at `Shared` placeholders (the gradient of a
+/// tied node lands on its source leaf).
+///
+/// # Examples
+///
+/// ```
+/// use solstice::{Array, filter_value_and_grad};
+/// # fn main() -> solstice::Result<()> {
+/// // f(w, c) = sum(w * w) + c; only floats are differentiated.
+/// let model = (Array::from_vec(vec![1.0f32, -2.0], &[2])?, Array::scalar(3i64)?);
+/// let loss = |m: &(Array, Array), scale: &f64| m.0.square()?.sum_all()?.mul_scalar(*scale);
+/// let (value, grads) = filter_value_and_grad(loss)(&model, &1.0)?;
+/// assert_eq!(value.to_scalar::<f32>()?, 5.0);
+/// assert_eq!(grads.0.to_vec::<f32>()?, vec![2.0, -4.0]);
+/// assert!(grads.1.is_absent());
+/// # Ok(()) }
+/// ```
+pub fn filter_value_and_grad<T: Tree, A: ?Sized, F>(f: F) -> impl Fn(&T, &A) -> Result<(Array, T)>
+where
+    F: Fn(&T, &A) -> Result<Array>,
+{
+    move |model: &T, args: &A| value_and_grad_tree(model, |m| f(m, args), "filter_value_and_grad")
+}
+
+/// The gradient of `f(model, args)` with respect to the floating arrays of
+/// `model`: Equinox's `filter_grad`. See [`filter_value_and_grad`].
+pub fn filter_grad<T: Tree, A: ?Sized, F>(f: F) -> impl Fn(&T, &A) -> Result<T>
+where
+    F: Fn(&T, &A) -> Result<Array>,
+{
+    move |model: &T, args: &A| Ok(value_and_grad_tree(model, |m| f(m, args), "filter_grad")?.1)
+}
+
+/// The gradient of a scalar function of one array: `jax.grad`. Compose it
+/// freely: `grad(grad(f))` is the second derivative.
+///
+/// # Examples
+///
+/// ```
+/// use solstice::{Array, grad};
+/// # fn main() -> solstice::Result<()> {
+/// let cube = |x: &Array| x.mul(x)?.mul(x);
+/// let x = Array::scalar(2.0f64)?;
+/// assert_eq!(grad(cube)(&x)?.to_scalar::<f64>()?, 12.0);
+/// assert_eq!(grad(grad(cube))(&x)?.to_scalar::<f64>()?, 12.0);
+/// # Ok(()) }
+/// ```
+pub fn grad<F>(f: F) -> impl Fn(&Array) -> Result<Array>
+where
+    F: Fn(&Array) -> Result<Array>,
+{
+    move |x: &Array| {
+        if !x.dtype().is_float() {
+            return Err(Error::dtype(format!(
+                "grad differentiates float arrays but got {}",
+                x.short_description()
+            )));
+        }
+        let (_, grads) =
+            value_and_grad_slots(|xs| f(&xs[0]), std::slice::from_ref(x), &[true], "grad")?;
+        Ok(grads
+            .into_iter()
+            .next()
+            .flatten()
+            .expect("one differentiated input"))
+    }
+}
+
+fn value_and_grad_tree<T: Tree>(
+    model: &T,
+    f: impl FnOnce(&T) -> Result<Array>,
+    api: &str,
+) -> Result<(Array, T)> {
+    let slots: Vec<Array> = tree_slots(model).into_iter().map(|(_, a)| a).collect();
+    let wrt: Vec<bool> = slots.iter().map(crate::tree::is_inexact_array).collect();
+    let (value, grads) =
+        value_and_grad_slots(|traced| f(&with_slots(model, traced)), &slots, &wrt, api)?;
+    let grads: Vec<Array> = grads
+        .into_iter()
+        .map(|g| g.unwrap_or_else(Array::absent))
+        .collect();
+    Ok((value, with_slots(model, &grads)))
+}

@@ -1,0 +1,252 @@
+//! The interpreter stack that makes transformations compose.
+//!
+//! Each active transformation (a `vmap` or a `grad`) pushes a *frame* on a
+//! per-thread stack; its level is its depth there. Inside it, arrays are
+//! *tracers* that remember their level. [`bind`] sends each primitive to the
+//! highest level among its inputs: that frame handles the operation by
+//! calling `bind` again on the values one level down (batched values for
+//! `vmap`, primals for `grad`). With no tracer among the inputs, the eager
+//! kernel runs. This is how `vmap(grad(f))` and `grad(grad(f))` work with no
+//! special cases.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::array::Array;
+use crate::array::prim::Prim;
+use crate::error::{Error, Result};
+
+use super::{batching, grad::Tape};
+
+/// The payload of a tracer [`Array`].
+pub(crate) struct Tracer {
+    pub(crate) level: usize,
+    /// Identifies the frame, so a tracer that escaped its transformation is
+    /// caught instead of being confused with a later frame at its level.
+    pub(crate) frame: u64,
+    pub(crate) kind: TracerKind,
+}
+
+pub(crate) enum TracerKind {
+    /// A batch of values: `value` has the batch axis at `axis`.
+    Batch { value: Array, axis: usize },
+    /// A value whose derivative `grad` tracks: `node` indexes the tape.
+    Grad { primal: Array, node: usize },
+}
+
+impl Tracer {
+    /// The value this tracer stands for, where it has one (grad tracers).
+    pub(crate) fn primal(&self) -> Option<&Array> {
+        match &self.kind {
+            TracerKind::Grad { primal, .. } => Some(primal),
+            TracerKind::Batch { .. } => None,
+        }
+    }
+
+    pub(crate) fn transform_name(&self) -> &'static str {
+        match self.kind {
+            TracerKind::Batch { .. } => "vmap",
+            TracerKind::Grad { .. } => "grad",
+        }
+    }
+}
+
+pub(crate) enum FrameKind {
+    Batch { size: usize },
+    Grad { tape: RefCell<Tape> },
+}
+
+pub(crate) struct Frame {
+    pub(crate) id: u64,
+    pub(crate) level: usize,
+    pub(crate) kind: FrameKind,
+}
+
+thread_local! {
+    static STACK: RefCell<Vec<Rc<Frame>>> = const { RefCell::new(Vec::new()) };
+}
+
+thread_local! {
+    static KERNEL_LOG: RefCell<Option<Vec<&'static str>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` and lists the eager kernels it ran, by primitive name. Tests use
+/// it to show that `vmap` runs one kernel per primitive, not a loop.
+#[doc(hidden)]
+pub fn record_kernels<R>(f: impl FnOnce() -> R) -> (R, Vec<&'static str>) {
+    let previous = KERNEL_LOG.with(|log| log.borrow_mut().replace(Vec::new()));
+    let out = f();
+    let recorded = KERNEL_LOG.with(|log| std::mem::replace(&mut *log.borrow_mut(), previous));
+    (out, recorded.unwrap_or_default())
+}
+
+static NEXT_FRAME: AtomicU64 = AtomicU64::new(1);
+
+/// Pops its frame when dropped, so an error or panic inside a transformed
+/// function leaves the stack as it was.
+pub(crate) struct FrameGuard {
+    pub(crate) frame: Rc<Frame>,
+}
+
+impl Drop for FrameGuard {
+    fn drop(&mut self) {
+        STACK.with(|s| {
+            let mut s = s.borrow_mut();
+            if let Some(pos) = s.iter().rposition(|f| f.id == self.frame.id) {
+                s.truncate(pos);
+            }
+        });
+    }
+}
+
+/// Pushes a new frame of `kind` and returns its guard.
+pub(crate) fn push_frame(kind: FrameKind) -> FrameGuard {
+    let id = NEXT_FRAME.fetch_add(1, Ordering::Relaxed);
+    STACK.with(|s| {
+        let mut s = s.borrow_mut();
+        let frame = Rc::new(Frame {
+            id,
+            level: s.len() + 1,
+            kind,
+        });
+        s.push(frame.clone());
+        FrameGuard { frame }
+    })
+}
+
+fn frame_at(level: usize) -> Option<Rc<Frame>> {
+    STACK.with(|s| s.borrow().get(level - 1).cloned())
+}
+
+/// Applies a primitive to arrays: the single door of every numeric op.
+pub(crate) fn bind(prim: Prim, args: &[&Array]) -> Result<Array> {
+    for a in args {
+        a.check_value(prim.name())?;
+    }
+    let top = args
+        .iter()
+        .filter_map(|a| a.tracer())
+        .max_by_key(|t| t.level);
+    let Some(top) = top else {
+        let tensors = args
+            .iter()
+            .map(|a| a.tensor(prim.name()))
+            .collect::<Result<Vec<_>>>()?;
+        KERNEL_LOG.with(|log| {
+            if let Some(log) = log.borrow_mut().as_mut() {
+                log.push(prim.name());
+            }
+        });
+        let out = crate::array::eval_kernel(&prim, &tensors)
+            .map_err(|e| e.context(format!("in {}", prim.name())))?;
+        return Array::from_tensor(out);
+    };
+    let frame = frame_at(top.level)
+        .filter(|f| f.id == top.frame)
+        .ok_or_else(escaped)?;
+    for a in args {
+        if let Some(t) = a.tracer()
+            && t.level == frame.level
+            && t.frame != frame.id
+        {
+            return Err(escaped());
+        }
+    }
+    match &frame.kind {
+        FrameKind::Batch { size } => batch_process(&frame, *size, prim, args),
+        FrameKind::Grad { tape } => grad_process(&frame, tape, prim, args),
+    }
+}
+
+fn escaped() -> Error {
+    Error::transform(
+        "an array traced by `vmap` or `grad` was used after its transformation returned; \
+         return it from the transformed function instead of storing it",
+    )
+}
+
+/// The frame's own view of `a`: its batched value and axis, if it is one of
+/// this frame's tracers.
+fn batch_view(frame: &Frame, a: &Array) -> (Array, Option<usize>) {
+    match a.tracer() {
+        Some(Tracer {
+            level,
+            kind: TracerKind::Batch { value, axis },
+            ..
+        }) if *level == frame.level => (value.clone(), Some(*axis)),
+        _ => (a.clone(), None),
+    }
+}
+
+fn batch_process(frame: &Frame, size: usize, prim: Prim, args: &[&Array]) -> Result<Array> {
+    let (values, axes): (Vec<Array>, Vec<Option<usize>>) =
+        args.iter().map(|a| batch_view(frame, a)).unzip();
+    let (out, axis) = batching::apply(&prim, &values, &axes, size)?;
+    Ok(match axis {
+        Some(axis) => make_batch_tracer(frame, out, axis),
+        None => out,
+    })
+}
+
+pub(crate) fn make_batch_tracer(frame: &Frame, value: Array, axis: usize) -> Array {
+    let mut shape = value.shape().to_vec();
+    shape.remove(axis);
+    let dtype = value.dtype();
+    Array::from_tracer(
+        shape,
+        dtype,
+        Tracer {
+            level: frame.level,
+            frame: frame.id,
+            kind: TracerKind::Batch { value, axis },
+        },
+    )
+}
+
+/// If `a` is a batch tracer of `frame`, its value and batch axis.
+pub(crate) fn unwrap_batch(frame: &Frame, a: &Array) -> (Array, Option<usize>) {
+    batch_view(frame, a)
+}
+
+fn grad_view(frame: &Frame, a: &Array) -> (Array, Option<usize>) {
+    match a.tracer() {
+        Some(Tracer {
+            level,
+            kind: TracerKind::Grad { primal, node },
+            ..
+        }) if *level == frame.level => (primal.clone(), Some(*node)),
+        _ => (a.clone(), None),
+    }
+}
+
+fn grad_process(frame: &Frame, tape: &RefCell<Tape>, prim: Prim, args: &[&Array]) -> Result<Array> {
+    let (primals, nodes): (Vec<Array>, Vec<Option<usize>>) =
+        args.iter().map(|a| grad_view(frame, a)).unzip();
+    let refs: Vec<&Array> = primals.iter().collect();
+    let out = bind(prim.clone(), &refs)?;
+    if !prim.is_differentiable() || !out.dtype().is_float() {
+        return Ok(out);
+    }
+    let node = tape.borrow_mut().push_op(prim, primals, nodes, out.clone());
+    Ok(make_grad_tracer(frame, out, node))
+}
+
+pub(crate) fn make_grad_tracer(frame: &Frame, primal: Array, node: usize) -> Array {
+    let shape = primal.shape().to_vec();
+    let dtype = primal.dtype();
+    Array::from_tracer(
+        shape,
+        dtype,
+        Tracer {
+            level: frame.level,
+            frame: frame.id,
+            kind: TracerKind::Grad { primal, node },
+        },
+    )
+}
+
+/// If `a` is a grad tracer of `frame`, its primal and tape node.
+pub(crate) fn unwrap_grad(frame: &Frame, a: &Array) -> (Array, Option<usize>) {
+    grad_view(frame, a)
+}

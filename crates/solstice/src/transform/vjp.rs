@@ -1,0 +1,166 @@
+//! VJP rules: how each primitive sends a cotangent back to its inputs.
+//!
+//! Rules are written in `Array` operations, never on candle directly, so the
+//! backward pass is itself traced by any outer `grad` (giving `grad(grad(f))`)
+//! or `vmap` (giving per-example gradients).
+
+use crate::array::Array;
+use crate::array::prim::{CmpOp, Prim};
+use crate::error::Result;
+
+/// Cotangents of `prim`'s inputs, given its inputs, output and the output's
+/// cotangent `ct`. `None` marks an input that gets no cotangent (indices,
+/// conditions).
+pub(crate) fn apply(
+    prim: &Prim,
+    inputs: &[Array],
+    output: &Array,
+    ct: &Array,
+) -> Result<Vec<Option<Array>>> {
+    let mut grads = rule(prim, inputs, output, ct)?;
+    if is_elementwise(prim) {
+        // A batching rule may hand an elementwise kernel inputs that
+        // broadcast against each other (a batched `[B, n]` and a shared
+        // `[n]`); each input's cotangent is summed back to its own shape.
+        for (g, x) in grads.iter_mut().zip(inputs) {
+            if let Some(g) = g
+                && g.shape() != x.shape()
+            {
+                *g = sum_to_shape(g, x.shape())?;
+            }
+        }
+    }
+    Ok(grads)
+}
+
+fn is_elementwise(prim: &Prim) -> bool {
+    matches!(
+        prim,
+        Prim::Add
+            | Prim::Sub
+            | Prim::Mul
+            | Prim::Div
+            | Prim::Maximum
+            | Prim::Minimum
+            | Prim::Select
+    )
+}
+
+fn rule(prim: &Prim, inputs: &[Array], output: &Array, ct: &Array) -> Result<Vec<Option<Array>>> {
+    let x = &inputs[0];
+    let one = |a: Array| Ok(vec![Some(a)]);
+    match prim {
+        Prim::Neg => one(ct.neg()?),
+        Prim::Exp => one(ct.mul(output)?),
+        Prim::Log => one(ct.div(x)?),
+        Prim::Tanh => {
+            let d = output.square()?.neg()?.add_scalar(1.0)?;
+            one(ct.mul(&d)?)
+        }
+        Prim::Sqrt => one(ct.div(&output.mul_scalar(2.0)?)?),
+        Prim::Sin => one(ct.mul(&x.cos()?)?),
+        Prim::Cos => one(ct.mul(&x.sin()?)?.neg()?),
+        Prim::Abs => one(ct.mul(&x.sign()?)?),
+        Prim::Add => Ok(vec![Some(ct.clone()), Some(ct.clone())]),
+        Prim::Sub => Ok(vec![Some(ct.clone()), Some(ct.neg()?)]),
+        Prim::Mul => Ok(vec![Some(ct.mul(&inputs[1])?), Some(ct.mul(x)?)]),
+        Prim::Div => {
+            let b = &inputs[1];
+            Ok(vec![Some(ct.div(b)?), Some(ct.mul(output)?.div(b)?.neg()?)])
+        }
+        Prim::Maximum | Prim::Minimum => {
+            // As JAX does, ties share the cotangent equally.
+            let (a, b) = (x, &inputs[1]);
+            let wa = a.eq(output)?.astype(a.dtype())?;
+            let wb = b.eq(output)?.astype(b.dtype())?;
+            let total = wa.add(&wb)?;
+            Ok(vec![
+                Some(ct.mul(&wa)?.div(&total)?),
+                Some(ct.mul(&wb)?.div(&total)?),
+            ])
+        }
+        Prim::Compare(_) | Prim::Sign | Prim::StopGradient => Ok(vec![None; inputs.len()]),
+        Prim::Select => {
+            let cond = x;
+            let zero = Array::zeros(&[], ct.dtype())?;
+            Ok(vec![
+                None,
+                Some(cond.select(ct, &zero)?),
+                Some(cond.select(&zero, ct)?),
+            ])
+        }
+        Prim::Reshape(_) => one(ct.reshape(x.shape())?),
+        Prim::Permute(perm) => {
+            let mut inverse = vec![0; perm.len()];
+            for (i, &p) in perm.iter().enumerate() {
+                inverse[p] = i;
+            }
+            one(ct.transpose(&inverse)?)
+        }
+        Prim::BroadcastTo(_) => one(sum_to_shape(ct, x.shape())?),
+        Prim::Convert(_) => {
+            if x.dtype().is_float() {
+                one(ct.astype(x.dtype())?)
+            } else {
+                Ok(vec![None])
+            }
+        }
+        Prim::Sum(axes) => one(expand_reduced(ct, axes, x.shape())?),
+        Prim::Max(axes) => {
+            // As JAX does, equal maxima share the cotangent equally.
+            let out = expand_reduced(output, axes, x.shape())?;
+            let hits = x.compare(&out, CmpOp::Eq)?.astype(x.dtype())?;
+            let signed: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
+            let count = expand_reduced(&hits.sum(&signed)?, axes, x.shape())?;
+            let ct = expand_reduced(ct, axes, x.shape())?;
+            one(ct.mul(&hits)?.div(&count)?)
+        }
+        Prim::MatMul => {
+            let b = &inputs[1];
+            Ok(vec![
+                Some(ct.matmul(&swap_last_two(b)?)?),
+                Some(swap_last_two(x)?.matmul(ct)?),
+            ])
+        }
+        Prim::Take(axis) => {
+            let zeros = Array::zeros(x.shape(), x.dtype())?;
+            Ok(vec![
+                Some(zeros.index_add(&inputs[1], ct, *axis as isize)?),
+                None,
+            ])
+        }
+        Prim::IndexAdd(axis) => Ok(vec![
+            Some(ct.clone()),
+            None,
+            Some(ct.take(&inputs[1], *axis as isize)?),
+        ]),
+    }
+}
+
+fn swap_last_two(x: &Array) -> Result<Array> {
+    let r = x.rank();
+    let mut perm: Vec<usize> = (0..r).collect();
+    perm.swap(r - 1, r - 2);
+    x.transpose(&perm)
+}
+
+/// Undoes numpy broadcasting: sums `ct` down to `shape`.
+pub(crate) fn sum_to_shape(ct: &Array, shape: &[usize]) -> Result<Array> {
+    let extra = ct.rank() - shape.len();
+    let mut axes: Vec<isize> = (0..extra as isize).collect();
+    for (i, &d) in shape.iter().enumerate() {
+        if d == 1 && ct.shape()[extra + i] != 1 {
+            axes.push((extra + i) as isize);
+        }
+    }
+    ct.sum(&axes)?.reshape(shape)
+}
+
+/// Puts back the reduced `axes` (as size 1) and broadcasts to `shape`.
+fn expand_reduced(x: &Array, axes: &[usize], shape: &[usize]) -> Result<Array> {
+    let mut kept = shape.to_vec();
+    for &a in axes {
+        kept[a] = 1;
+    }
+    x.reshape(&kept)?.broadcast_to(shape)
+}

@@ -1,0 +1,188 @@
+//! Trees of arrays: the [`Tree`] trait and the operations on trees.
+//!
+//! A model is a tree: structs, tuples, `Vec`s and `Option`s whose leaves are
+//! [`Array`]s. **A tree is a tree, not a graph**: the same layer stored in two
+//! fields is two independent copies, which update separately. Sharing is
+//! always explicit, through [`Shared`](crate::nn::Shared).
+//!
+//! Leaves are visited depth first, fields in declaration order. Fields marked
+//! `#[module(static)]` (Equinox's `field(static=True)`) are part of the
+//! structure, not leaves. Scalars such as `f64` are non-array leaves: they are
+//! part of the structure, but `grad`, `vmap` and filters leave them alone.
+//!
+//! Every operation returns a new tree and leaves its input unchanged. Arrays
+//! are shared between the input and the output, never copied.
+
+mod at;
+mod equal;
+mod filter;
+mod impls;
+mod path;
+mod structure;
+
+pub use at::{tree_at, tree_at_each, tree_at_each_with, tree_at_pair, tree_at_with};
+pub use equal::{tree_allclose, tree_equal};
+pub use filter::{combine, filter, is_array, is_inexact_array, partition};
+pub use path::{KeyPath, PathKey};
+pub use structure::Structure;
+
+use crate::array::Array;
+use crate::error::Result;
+
+/// A tree whose leaves are arrays. Derive it with `#[derive(Module)]`.
+///
+/// The two visitors walk every array *slot*, holes included, depth first in
+/// field order, passing each slot's path. The other operations of this
+/// module are built on them.
+pub trait Tree: Clone {
+    /// Visits every array slot.
+    fn visit(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &Array));
+
+    /// Visits every array slot mutably, in the same order as [`Tree::visit`].
+    fn visit_mut(&mut self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &mut Array));
+
+    /// The structure: everything but array contents.
+    fn structure(&self) -> Structure;
+}
+
+/// Every array slot with its path, holes included, in leaf order.
+pub fn tree_slots<T: Tree>(tree: &T) -> Vec<(KeyPath, Array)> {
+    let mut out = Vec::new();
+    tree.visit(&mut KeyPath::root(), &mut |path, a| {
+        out.push((path.clone(), a.clone()))
+    });
+    out
+}
+
+/// The array leaves in order: Equinox's `jtu.tree_leaves`. Holes (absent
+/// values and `Shared` placeholders) are not leaves.
+///
+/// # Examples
+///
+/// ```
+/// use solstice::{Array, tree::tree_leaves};
+/// # fn main() -> solstice::Result<()> {
+/// let a = Array::scalar(1.0f32)?;
+/// let tree = (a.clone(), Some(Array::absent()), vec![a.clone()]);
+/// let leaves = tree_leaves(&tree);
+/// assert_eq!(leaves.len(), 2);
+/// assert!(leaves[0].is(&a) && leaves[1].is(&a));
+/// # Ok(()) }
+/// ```
+pub fn tree_leaves<T: Tree>(tree: &T) -> Vec<Array> {
+    let mut out = Vec::new();
+    tree.visit(&mut KeyPath::root(), &mut |_, a| {
+        if !a.is_hole() {
+            out.push(a.clone())
+        }
+    });
+    out
+}
+
+/// The array leaves with their paths: Equinox's
+/// `jtu.tree_flatten_with_path`, without the holes.
+pub fn tree_leaves_with_path<T: Tree>(tree: &T) -> Vec<(KeyPath, Array)> {
+    tree_slots(tree)
+        .into_iter()
+        .filter(|(_, a)| !a.is_hole())
+        .collect()
+}
+
+/// A new tree of the same type with every array slot replaced by
+/// `f(path, slot)`. Holes are passed to `f` too.
+///
+/// # Examples
+///
+/// ```
+/// use solstice::{Array, tree::tree_map};
+/// # fn main() -> solstice::Result<()> {
+/// let tree = (Array::scalar(1.0f32)?, Array::scalar(2.0f32)?);
+/// let doubled = tree_map(&tree, |_, a| a.mul_scalar(2.0))?;
+/// assert_eq!(doubled.1.to_scalar::<f32>()?, 4.0);
+/// assert_eq!(tree.1.to_scalar::<f32>()?, 2.0); // the input is unchanged
+/// # Ok(()) }
+/// ```
+pub fn tree_map<T: Tree>(
+    tree: &T,
+    mut f: impl FnMut(&KeyPath, &Array) -> Result<Array>,
+) -> Result<T> {
+    let mut out = tree.clone();
+    let mut error = None;
+    out.visit_mut(&mut KeyPath::root(), &mut |path, slot| {
+        if error.is_some() {
+            return;
+        }
+        match f(path, slot) {
+            Ok(a) => *slot = a,
+            Err(e) => error = Some(e.context(format!("at {path}"))),
+        }
+    });
+    match error {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+/// Like [`tree_map`] over two trees of the same structure, slot by slot.
+pub fn tree_map2<T: Tree>(
+    a: &T,
+    b: &T,
+    mut f: impl FnMut(&KeyPath, &Array, &Array) -> Result<Array>,
+) -> Result<T> {
+    let (sa, sb) = (a.structure(), b.structure());
+    if !sa.same_treedef(&sb) {
+        return Err(crate::Error::structure(format!(
+            "tree_map2 got trees of different structures:\n{sa}\nand\n{sb}"
+        )));
+    }
+    let others: Vec<Array> = tree_slots(b).into_iter().map(|(_, x)| x).collect();
+    let mut i = 0;
+    tree_map(a, |path, x| {
+        let y = &others[i];
+        i += 1;
+        f(path, x, y)
+    })
+}
+
+/// A tree like `template` with its array slots, in order, taken from
+/// `slots`: the inverse of [`tree_slots`] (JAX's `tree_unflatten`).
+///
+/// # Examples
+///
+/// ```
+/// use solstice::{Array, tree::{tree_from_slots, tree_slots}};
+/// # fn main() -> solstice::Result<()> {
+/// let tree = (Array::scalar(1.0f32)?, vec![Array::scalar(2.0f32)?]);
+/// let slots: Vec<Array> = tree_slots(&tree).into_iter().map(|(_, a)| a).collect();
+/// let rebuilt = tree_from_slots(&tree, &slots)?;
+/// assert!(rebuilt.1[0].is(&tree.1[0]));
+/// assert!(tree_from_slots(&tree, &slots[..1]).unwrap_err().is_structure_mismatch());
+/// # Ok(()) }
+/// ```
+pub fn tree_from_slots<T: Tree>(template: &T, slots: &[Array]) -> Result<T> {
+    let expected = tree_slots(template).len();
+    if expected != slots.len() {
+        return Err(crate::Error::structure(format!(
+            "tree_from_slots got {} arrays for a tree with {expected} slots",
+            slots.len()
+        )));
+    }
+    Ok(with_slots(template, slots))
+}
+
+/// The tree with its array slots replaced, in order, by `slots`.
+pub(crate) fn with_slots<T: Tree>(tree: &T, slots: &[Array]) -> T {
+    let mut out = tree.clone();
+    let mut i = 0;
+    out.visit_mut(&mut KeyPath::root(), &mut |_, slot| {
+        *slot = slots[i].clone();
+        i += 1;
+    });
+    out
+}
+
+/// Pretty-prints a tree as Equinox's `tree_pformat` does; derived `Debug`
+/// impls call this.
+pub fn tree_pformat<T: Tree>(tree: &T) -> String {
+    tree.structure().pformat()
+}

@@ -1,0 +1,238 @@
+//! Differential tests of `solstice::random` against JAX.
+//!
+//! `tests/fixtures/random.json` is written by `tools/reference/random_ref.py`
+//! with JAX's default threefry2x32 PRNG. Keys, splits and folds must match
+//! exactly, and so must the samples: solstice reproduces JAX's bits and the
+//! float arithmetic XLA:CPU performs on them, so every comparison here is
+//! bitwise.
+
+use serde_json::Value;
+use solstice::DType;
+use solstice::random::{self, Key};
+
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/fixtures/random.json"
+);
+
+/// A fixture case and its `data`, parsed exactly.
+struct Case {
+    fields: Value,
+    data: Vec<f64>,
+}
+
+impl Case {
+    fn name(&self) -> &str {
+        self.fields["name"].as_str().unwrap_or("?")
+    }
+
+    fn key(&self) -> Key {
+        let words = u32_list(&self.fields["key"]);
+        Key::from_data([words[0], words[1]])
+    }
+
+    fn shape(&self) -> Vec<usize> {
+        self.fields["shape"]
+            .as_array()
+            .expect("shape")
+            .iter()
+            .map(|d| usize::try_from(d.as_u64().expect("dim")).expect("usize"))
+            .collect()
+    }
+
+    fn f64_field(&self, field: &str) -> f64 {
+        self.fields[field].as_f64().expect(field)
+    }
+
+    fn u64_field(&self, field: &str) -> u64 {
+        self.fields[field].as_u64().expect(field)
+    }
+
+    /// The data as 32-bit words (for key data).
+    fn words(&self) -> Vec<u32> {
+        self.data.iter().map(|&v| v as u32).collect()
+    }
+}
+
+fn u32_list(v: &Value) -> Vec<u32> {
+    v.as_array()
+        .expect("list")
+        .iter()
+        .map(|x| u32::try_from(x.as_u64().expect("integer")).expect("u32"))
+        .collect()
+}
+
+/// The fixture's cases with the given `op` and output `dtype`.
+fn cases(op: &str, dtype: &str) -> Vec<Case> {
+    let text = std::fs::read_to_string(FIXTURE).expect("read tests/fixtures/random.json");
+    let root: Value = serde_json::from_str(&text).expect("parse random.json");
+    let all = root["cases"].as_array().expect("cases");
+    let data = exact_data(&text);
+    assert_eq!(all.len(), data.len(), "one data array per case");
+    let selected: Vec<Case> = all
+        .iter()
+        .zip(data)
+        .filter(|(c, _)| c["op"] == op && c["dtype"] == dtype)
+        .map(|(c, data)| Case {
+            fields: c.clone(),
+            data,
+        })
+        .collect();
+    assert!(!selected.is_empty(), "no {op} {dtype} cases in the fixture");
+    selected
+}
+
+/// Every `"data"` array in the fixture, in document order, each number
+/// parsed by `str::parse`.
+///
+/// serde_json's default float parser (without its `float_roundtrip`
+/// feature) can be one ulp off for 17-digit numbers, which would break exact
+/// float64 comparisons; Rust's own parser is correctly rounded, so the
+/// fixture's shortest round-trip reprs come back as exactly JAX's values.
+fn exact_data(text: &str) -> Vec<Vec<f64>> {
+    const TAG: &str = "\"data\": [";
+    text.match_indices(TAG)
+        .map(|(start, _)| {
+            let body = &text[start + TAG.len()..];
+            let body = &body[..body.find(']').expect("unterminated data array")];
+            body.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse::<f64>().expect("number"))
+                .collect()
+        })
+        .collect()
+}
+
+/// Asserts `got == want` element by element (bitwise for floats, via
+/// `to_bits` at the call sites), naming the first difference.
+fn assert_same<T: PartialEq + std::fmt::Debug>(name: &str, got: &[T], want: &[T]) {
+    assert_eq!(got.len(), want.len(), "{name}: length");
+    if let Some(i) = (0..got.len()).find(|&i| got[i] != want[i]) {
+        panic!("{name}: element {i}: got {:?}, want {:?}", got[i], want[i]);
+    }
+}
+
+fn key_words(keys: &[Key]) -> Vec<u32> {
+    keys.iter().flat_map(|k| k.data()).collect()
+}
+
+#[test]
+fn key_from_seed() {
+    for case in cases("key", "uint32") {
+        let key = Key::new(case.u64_field("seed"));
+        assert_same(case.name(), &key.data(), &case.words());
+    }
+}
+
+#[test]
+fn split() {
+    for case in cases("split", "uint32") {
+        let key = case.key();
+        let n = usize::try_from(case.u64_field("num")).expect("usize");
+        let want = case.words();
+        assert_same(case.name(), &key_words(&key.split_n(n)), &want);
+        let fixed: Option<Vec<Key>> = match n {
+            2 => Some(key.split::<2>().to_vec()),
+            3 => Some(key.split::<3>().to_vec()),
+            5 => Some(key.split::<5>().to_vec()),
+            _ => None,
+        };
+        if let Some(keys) = fixed {
+            assert_same(case.name(), &key_words(&keys), &want);
+        }
+    }
+}
+
+#[test]
+fn split_of_split() {
+    let [k1, k2] = Key::new(0).split();
+    let [_, middle, _] = Key::new(0).split();
+    let mut checked = 0;
+    for case in cases("split", "uint32") {
+        if case.fields["parent"].is_object() {
+            assert_eq!(case.key(), middle, "{}", case.name());
+            let n = usize::try_from(case.u64_field("num")).expect("usize");
+            assert_same(case.name(), &key_words(&middle.split_n(n)), &case.words());
+            checked += 1;
+        }
+    }
+    assert!(checked > 0);
+    // Partitionable threefry: split children are prefixes of each other.
+    assert_eq!(Key::new(0).split_n(3)[..2], [k1, k2]);
+}
+
+#[test]
+fn fold_in() {
+    for case in cases("fold_in", "uint32") {
+        let data = u32::try_from(case.u64_field("fold_data")).expect("u32");
+        let key = case.key().fold_in(data);
+        assert_same(case.name(), &key.data(), &case.words());
+    }
+}
+
+#[test]
+fn uniform_f32() {
+    for case in cases("uniform", "float32") {
+        let (lo, hi) = (case.f64_field("minval"), case.f64_field("maxval"));
+        let got = random::uniform(case.key(), &case.shape(), DType::F32, lo, hi)
+            .expect("uniform")
+            .to_vec::<f32>()
+            .expect("to_vec");
+        let got: Vec<u32> = got.iter().map(|x| x.to_bits()).collect();
+        let want: Vec<u32> = case.data.iter().map(|&x| (x as f32).to_bits()).collect();
+        assert_same(case.name(), &got, &want);
+    }
+}
+
+#[test]
+fn uniform_f64() {
+    for case in cases("uniform", "float64") {
+        let (lo, hi) = (case.f64_field("minval"), case.f64_field("maxval"));
+        let got = random::uniform(case.key(), &case.shape(), DType::F64, lo, hi)
+            .expect("uniform")
+            .to_vec::<f64>()
+            .expect("to_vec");
+        let got: Vec<u64> = got.iter().map(|x| x.to_bits()).collect();
+        let want: Vec<u64> = case.data.iter().map(|x| x.to_bits()).collect();
+        assert_same(case.name(), &got, &want);
+    }
+}
+
+#[test]
+fn normal_f32() {
+    for case in cases("normal", "float32") {
+        let got = random::normal(case.key(), &case.shape(), DType::F32)
+            .expect("normal")
+            .to_vec::<f32>()
+            .expect("to_vec");
+        let got: Vec<u32> = got.iter().map(|x| x.to_bits()).collect();
+        let want: Vec<u32> = case.data.iter().map(|&x| (x as f32).to_bits()).collect();
+        assert_same(case.name(), &got, &want);
+    }
+}
+
+#[test]
+fn normal_f64() {
+    for case in cases("normal", "float64") {
+        let got = random::normal(case.key(), &case.shape(), DType::F64)
+            .expect("normal")
+            .to_vec::<f64>()
+            .expect("to_vec");
+        let got: Vec<u64> = got.iter().map(|x| x.to_bits()).collect();
+        let want: Vec<u64> = case.data.iter().map(|x| x.to_bits()).collect();
+        assert_same(case.name(), &got, &want);
+    }
+}
+
+#[test]
+fn samples_have_the_requested_size() {
+    let key = Key::new(3);
+    for shape in [&[][..], &[0], &[4, 0, 2], &[2, 3]] {
+        let n: usize = shape.iter().product();
+        let u = random::uniform(key, shape, DType::F32, 0.0, 1.0).expect("uniform");
+        assert_eq!(u.to_vec::<f32>().expect("to_vec").len(), n);
+        let z = random::normal(key, shape, DType::F64).expect("normal");
+        assert_eq!(z.to_vec::<f64>().expect("to_vec").len(), n);
+    }
+}

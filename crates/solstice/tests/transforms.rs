@@ -1,0 +1,343 @@
+//! `grad` and `vmap` on the transformation core: derivatives against
+//! analytic values, finite differences and real JAX; batching against loops
+//! of single examples.
+
+mod common;
+
+use common::{Fixture, assert_close, f64s};
+use solstice::__private::record_kernels;
+use solstice::nn::{Embedding, Linear};
+use solstice::random::Key;
+use solstice::{Array, DType, Tree, filter_grad, filter_value_and_grad, grad, vmap};
+
+fn scalar(x: f64) -> Array {
+    Array::scalar(x).unwrap()
+}
+
+fn value(a: &Array) -> f64 {
+    a.to_scalar::<f64>().unwrap()
+}
+
+// f(x) = tanh(x) x^2, whose derivatives are written out by hand.
+fn f(x: &Array) -> solstice::Result<Array> {
+    x.tanh()?.mul(x)?.mul(x)
+}
+
+#[test]
+fn second_derivative_matches_analytic() {
+    for x in [-1.5, -0.3, 0.0, 0.7, 2.0] {
+        let t = f64::tanh(x);
+        let s = 1.0 - t * t; // sech^2
+        let d1 = s * x * x + 2.0 * x * t;
+        let d2 = -2.0 * t * s * x * x + 4.0 * x * s + 2.0 * t;
+        let g = grad(f)(&scalar(x)).unwrap();
+        let gg = grad(grad(f))(&scalar(x)).unwrap();
+        assert!((value(&g) - d1).abs() < 1e-12, "f'({x})");
+        assert!((value(&gg) - d2).abs() < 1e-12, "f''({x})");
+    }
+}
+
+#[test]
+fn third_derivative_of_a_polynomial() {
+    // f(x) = x^4 / 4 + exp(x): f''' = 6x + exp(x).
+    let f = |x: &Array| x.square()?.square()?.mul_scalar(0.25)?.add(&x.exp()?);
+    for x in [-1.0, 0.5, 1.5] {
+        let d3 = grad(grad(grad(f)))(&scalar(x)).unwrap();
+        assert!((value(&d3) - (6.0 * x + x.exp())).abs() < 1e-11);
+    }
+}
+
+/// Central differences of `f` at `x`, elementwise.
+fn finite_difference(
+    f: &dyn Fn(&Array) -> solstice::Result<Array>,
+    x: &[f64],
+    shape: &[usize],
+) -> Vec<f64> {
+    let h = 1e-6;
+    (0..x.len())
+        .map(|i| {
+            let mut plus = x.to_vec();
+            let mut minus = x.to_vec();
+            plus[i] += h;
+            minus[i] -= h;
+            let fp = value(&f(&f64s(&plus, shape)).unwrap());
+            let fm = value(&f(&f64s(&minus, shape)).unwrap());
+            (fp - fm) / (2.0 * h)
+        })
+        .collect()
+}
+
+type ArrayFn = dyn Fn(&Array) -> solstice::Result<Array>;
+
+#[test]
+fn every_differentiable_op_matches_finite_differences() {
+    let x = [0.3, -0.8, 1.1, 0.45, -0.2, 0.9];
+    let shape = [2, 3];
+    let w = f64s(&[0.5, -1.0, 2.0, 0.25, 1.5, -0.75], &[3, 2]);
+    let other = f64s(&[1.2, 0.7, -0.4, 2.0, 0.9, 1.3], &[2, 3]);
+    let ops: Vec<(&str, Box<ArrayFn>)> = vec![
+        ("neg", Box::new(|x| x.neg())),
+        ("exp", Box::new(|x| x.exp())),
+        ("log", Box::new(|x| x.square()?.add_scalar(1.0)?.log())),
+        ("tanh", Box::new(|x| x.tanh())),
+        ("sqrt", Box::new(|x| x.square()?.add_scalar(0.5)?.sqrt())),
+        ("sin", Box::new(|x| x.sin())),
+        ("cos", Box::new(|x| x.cos())),
+        ("abs", Box::new(|x| x.abs())),
+        ("sigmoid", Box::new(|x| x.sigmoid())),
+        ("relu", Box::new(|x| x.relu())),
+        (
+            "add",
+            Box::new({
+                let other = other.clone();
+                move |x| x.add(&other)
+            }),
+        ),
+        (
+            "sub",
+            Box::new({
+                let other = other.clone();
+                move |x| other.sub(x)
+            }),
+        ),
+        ("mul", Box::new(move |x| x.mul(x))),
+        (
+            "div",
+            Box::new(move |x| other.div(&x.square()?.add_scalar(1.0)?)),
+        ),
+        (
+            "maximum",
+            Box::new(|x| x.maximum(&x.mul_scalar(0.5)?.add_scalar(0.1)?)),
+        ),
+        ("minimum", Box::new(|x| x.minimum(&x.mul_scalar(-0.5)?))),
+        (
+            "broadcast row",
+            Box::new(|x| x.sum(&[0])?.broadcast_to(&[4, 3])),
+        ),
+        ("reshape", Box::new(|x| x.reshape(&[3, 2]))),
+        ("transpose", Box::new(|x| x.t())),
+        ("sum axis", Box::new(|x| x.sum(&[1]))),
+        ("mean", Box::new(|x| x.mean(&[0]))),
+        ("max", Box::new(|x| x.max(&[1]))),
+        ("matmul", Box::new(move |x| x.matmul(&w))),
+        ("matmul vector", Box::new(|x| x.matmul(&x.sum(&[0])?))),
+        ("softmax", Box::new(|x| x.softmax(-1))),
+        ("log_softmax", Box::new(|x| x.log_softmax(0))),
+        (
+            "take",
+            Box::new(|x| x.take(&Array::from_vec(vec![2u32, 0, 2], &[3]).unwrap(), 1)),
+        ),
+        (
+            "select",
+            Box::new(|x| {
+                x.compare(&Array::scalar(0.0f64)?, solstice::CmpOp::Gt)?
+                    .select(x, &x.square()?)
+            }),
+        ),
+    ];
+    // A fixed random-looking weighting makes the scalar loss sensitive to
+    // every output element.
+    for (name, op) in &ops {
+        let loss = |x: &Array| -> solstice::Result<Array> {
+            let y = op(x)?;
+            let r = Array::arange(y.elem_count(), DType::F64)?
+                .mul_scalar(0.37)?
+                .sin()?
+                .add_scalar(1.1)?
+                .reshape(y.shape())?;
+            y.mul(&r)?.sum_all()
+        };
+        let analytic = grad(loss)(&f64s(&x, &shape))
+            .unwrap()
+            .to_vec::<f64>()
+            .unwrap();
+        let numeric = finite_difference(&loss, &x, &shape);
+        for (a, n) in analytic.iter().zip(&numeric) {
+            assert!(
+                (a - n).abs() < 1e-6 * n.abs().max(1.0),
+                "{name}: analytic {analytic:?} vs numeric {numeric:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn second_order_matches_finite_differences_of_the_gradient() {
+    // d/dx_i of (grad of sum(tanh(W x)^2))_j, checked through the scalar
+    // sum(grad * v).
+    let w = f64s(&[0.5, -1.0, 2.0, 0.25, 1.5, -0.75, 0.3, 0.8], &[2, 4]);
+    let g = |x: &Array| -> solstice::Result<Array> {
+        let inner = |x: &Array| w.matmul(x)?.tanh()?.square()?.sum_all();
+        let v = f64s(&[1.0, -2.0, 0.5, 0.25], &[4]);
+        grad(inner)(x)?.mul(&v)?.sum_all()
+    };
+    let x = [0.1, -0.4, 0.7, 0.2];
+    let analytic = grad(g)(&f64s(&x, &[4])).unwrap().to_vec::<f64>().unwrap();
+    let numeric = finite_difference(&g, &x, &[4]);
+    for (a, n) in analytic.iter().zip(&numeric) {
+        assert!((a - n).abs() < 1e-6, "{analytic:?} vs {numeric:?}");
+    }
+}
+
+#[test]
+fn per_example_gradients_match_jax() {
+    let fixture = Fixture::load("transforms.json");
+    let case = fixture.case("f4_per_example_grad");
+    let (w, xs) = (case.array("w"), case.array("xs"));
+    let f4 = |w: &Array, x: &Array| w.matmul(x)?.tanh()?.square()?.sum_all();
+    let per_example = vmap(|x: &Array| filter_grad(f4)(&w, x))(&xs).unwrap();
+    assert_close(&per_example, &case.array("grads"), 1e-12, "vmap(grad(f4))");
+    // ...and equal a loop of single-example gradients.
+    for i in 0..xs.shape()[0] {
+        let x = xs.take(&Array::scalar(i as u32).unwrap(), 0).unwrap();
+        let single = filter_grad(f4)(&w, &x).unwrap();
+        let batched = per_example
+            .take(&Array::scalar(i as u32).unwrap(), 0)
+            .unwrap();
+        assert_close(&batched, &single, 1e-12, "example");
+    }
+}
+
+#[test]
+fn grad_values_match_jax() {
+    let fixture = Fixture::load("transforms.json");
+    let f1 = |x: &Array| x.tanh()?.mul(x)?.mul(x)?.sum_all();
+    let case = fixture.case("f1");
+    assert_close(
+        &grad(f1)(&case.array("x")).unwrap(),
+        &case.array("grad"),
+        1e-12,
+        "grad f1",
+    );
+    let f2 = |x: &Array| x.exp()?.sum_all()?.log();
+    let case = fixture.case("f2");
+    assert_close(
+        &grad(f2)(&case.array("x")).unwrap(),
+        &case.array("grad"),
+        1e-12,
+        "grad f2",
+    );
+    let case = fixture.case("f3");
+    let (w, x) = (case.array("W"), case.array("x"));
+    let f3 = |w: &Array, x: &Array| w.matmul(x)?.tanh()?.sum_all();
+    assert_close(
+        &filter_grad(f3)(&w, &x).unwrap(),
+        &case.array("grad_W"),
+        1e-12,
+        "grad_W f3",
+    );
+}
+
+#[test]
+fn vmap_of_grad_of_an_elementwise_function_is_its_derivative() {
+    let xs = f64s(&[-1.5, -0.3, 0.0, 0.7, 2.0], &[5]);
+    let batched = vmap(grad(f))(&xs).unwrap();
+    let looped: Vec<f64> = xs
+        .to_vec::<f64>()
+        .unwrap()
+        .iter()
+        .map(|&x| value(&grad(f)(&scalar(x)).unwrap()))
+        .collect();
+    assert_eq!(batched.to_vec::<f64>().unwrap(), looped);
+    // And the other order: grad of a vmapped function.
+    let total = |x: &Array| vmap(f)(x)?.sum_all();
+    assert_close(&grad(total)(&xs).unwrap(), &batched, 1e-12, "grad(vmap(f))");
+}
+
+#[test]
+fn nested_vmap() {
+    let x = Array::from_vec((0..24).map(|i| i as f32).collect(), &[2, 3, 4]).unwrap();
+    let w = Array::from_vec((0..8).map(|i| i as f32 - 3.0).collect(), &[2, 4]).unwrap();
+    let out = vmap(|row: &Array| vmap(|v: &Array| w.matmul(v)?.tanh())(row))(&x).unwrap();
+    assert_eq!(out.shape(), &[2, 3, 2]);
+    let explicit = x.matmul(&w.t().unwrap()).unwrap().tanh().unwrap();
+    assert_close(&out, &explicit, 1e-6, "nested vmap");
+}
+
+#[test]
+fn vmap_embedding_is_one_gather_and_linear_one_matmul() {
+    let [k1, k2] = Key::new(0).split();
+    let embedding = Embedding::new(11, 6, k1).unwrap();
+    let linear = Linear::new(6, 11, k2).unwrap();
+    let tokens = Array::from_vec(vec![1u32, 4, 2, 9, 0, 10, 5], &[7]).unwrap();
+
+    let (values, kernels) = record_kernels(|| vmap(|t: &Array| embedding.forward(t))(&tokens));
+    let values = values.unwrap();
+    assert_eq!(
+        kernels.iter().filter(|k| **k == "take").count(),
+        1,
+        "{kernels:?}"
+    );
+    let (logits, kernels) = record_kernels(|| vmap(|v: &Array| linear.forward(v))(&values));
+    let logits = logits.unwrap();
+    assert_eq!(
+        kernels.iter().filter(|k| **k == "matmul").count(),
+        1,
+        "{kernels:?}"
+    );
+
+    // Same numbers as one example at a time.
+    for (i, &t) in [1u32, 4, 2, 9, 0, 10, 5].iter().enumerate() {
+        let v = embedding.forward(&Array::scalar(t).unwrap()).unwrap();
+        let y = linear.forward(&v).unwrap();
+        let row = logits.take(&Array::scalar(i as u32).unwrap(), 0).unwrap();
+        assert_close(&row, &y, 1e-6, "row");
+    }
+}
+
+#[test]
+fn per_example_gradients_of_the_embedding_gather() {
+    // vmap(grad) through a gather: both the table's gradient (a scatter-add)
+    // and the batch of indices are batched.
+    let table = f64s(&[0.5, -1.0, 2.0, 0.25, 1.5, -0.75], &[3, 2]);
+    let tokens = Array::from_vec(vec![2u32, 0, 2, 1], &[4]).unwrap();
+    let loss = |e: &Embedding, t: &Array| e.forward(t)?.tanh()?.sum_all();
+    let embedding = Embedding::from_weight(table).unwrap();
+    let batched = vmap(|t: &Array| filter_grad(loss)(&embedding, t))(&tokens).unwrap();
+    assert_eq!(batched.weight.shape(), &[4, 3, 2]);
+    for (i, t) in [2u32, 0, 2, 1].into_iter().enumerate() {
+        let t = Array::scalar(t).unwrap();
+        let single = filter_grad(loss)(&embedding, &t).unwrap();
+        let row = batched
+            .weight
+            .take(&Array::scalar(i as u32).unwrap(), 0)
+            .unwrap();
+        assert_close(&row, &single.weight, 1e-12, "per-example table gradient");
+    }
+}
+
+#[test]
+fn value_and_grad_returns_the_value() {
+    let model = f64s(&[1.0, 2.0], &[2]);
+    let (v, g) =
+        filter_value_and_grad(|m: &Array, _: &()| m.square()?.sum_all())(&model, &()).unwrap();
+    assert_eq!(value(&v), 5.0);
+    assert_eq!(g.to_vec::<f64>().unwrap(), vec![2.0, 4.0]);
+}
+
+#[test]
+fn unused_leaves_get_zero_gradients() {
+    let model = (f64s(&[1.0, 2.0], &[2]), f64s(&[3.0], &[1]));
+    let g = filter_grad(|m: &(Array, Array), _: &()| m.0.sum_all())(&model, &()).unwrap();
+    assert_eq!(g.1.to_vec::<f64>().unwrap(), vec![0.0]);
+}
+
+#[test]
+fn gradients_of_shared_parameters_under_vmap_keep_their_shapes() {
+    // The bias is shared by every example of the batch; its gradient is the
+    // sum over the batch, with the bias's own shape.
+    let linear = Linear::new(3, 2, Key::new(5)).unwrap();
+    let xs = Array::from_vec((0..12).map(|i| i as f32 * 0.1).collect(), &[4, 3]).unwrap();
+    let loss = |l: &Linear, xs: &Array| vmap(|x: &Array| l.forward(x))(xs)?.sum_all();
+    let g = filter_grad(loss)(&linear, &xs).unwrap();
+    assert_eq!(g.structure(), linear.structure());
+    assert_eq!(g.bias.unwrap().to_vec::<f32>().unwrap(), vec![4.0, 4.0]);
+    let expected_w = xs
+        .sum(&[0])
+        .unwrap()
+        .expand_dims(0)
+        .unwrap()
+        .broadcast_to(&[2, 3])
+        .unwrap();
+    assert_close(&g.weight, &expected_w, 1e-6, "weight gradient");
+}

@@ -1,0 +1,40 @@
+"""Regenerate every reference fixture used by the differential tests.
+
+Usage: python3 tools/reference/generate.py [--out DIR]
+
+DIR defaults to `tests/fixtures/` at the repository root.
+"""
+
+import argparse
+import importlib
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_OUT = os.path.normpath(os.path.join(HERE, "..", "..", "tests", "fixtures"))
+
+# Must be set before JAX is imported anywhere in this process.
+os.environ["JAX_PLATFORMS"] = "cpu"
+os.environ.pop("JAX_ENABLE_X64", None)
+sys.path.insert(0, HERE)
+
+MODULES = ["random_ref", "layers_ref", "lm_ref", "transforms_ref"]
+OPTIONAL = {"random_ref"}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=DEFAULT_OUT, help="output directory")
+    args = parser.parse_args()
+    out_dir = os.path.abspath(args.out)
+    os.makedirs(out_dir, exist_ok=True)
+    for name in MODULES:
+        if name in OPTIONAL and not os.path.exists(os.path.join(HERE, name + ".py")):
+            continue
+        module = importlib.import_module(name)
+        module.write(out_dir)
+        print(f"{name}: done")
+
+
+if __name__ == "__main__":
+    main()
