@@ -84,6 +84,7 @@ fn every_differentiable_op_matches_finite_differences() {
         ("sin", Box::new(|x| x.sin())),
         ("cos", Box::new(|x| x.cos())),
         ("abs", Box::new(|x| x.abs())),
+        ("erf", Box::new(|x| x.erf())),
         ("sigmoid", Box::new(|x| x.sigmoid())),
         ("relu", Box::new(|x| x.relu())),
         (

@@ -21,6 +21,7 @@ pub(crate) fn eval(prim: &Prim, xs: &[&Tensor]) -> Result<Tensor> {
         Prim::Cos => x.cos()?,
         Prim::Abs => x.abs()?,
         Prim::Sign => x.sign()?,
+        Prim::Erf => x.erf()?,
         Prim::Add => x.broadcast_add(xs[1])?,
         Prim::Sub => x.broadcast_sub(xs[1])?,
         Prim::Mul => x.broadcast_mul(xs[1])?,

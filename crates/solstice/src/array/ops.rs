@@ -121,6 +121,11 @@ impl Array {
         self.unary(Prim::Sign)
     }
 
+    /// Elementwise error function.
+    pub fn erf(&self) -> Result<Array> {
+        self.unary(Prim::Erf)
+    }
+
     /// Elementwise `x * x`.
     pub fn square(&self) -> Result<Array> {
         self.mul(self)

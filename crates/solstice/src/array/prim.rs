@@ -42,6 +42,7 @@ pub(crate) enum Prim {
     Cos,
     Abs,
     Sign,
+    Erf,
     // Binary, elementwise, over equal logical shapes.
     Add,
     Sub,
@@ -85,6 +86,7 @@ impl Prim {
             Prim::Cos => "cos",
             Prim::Abs => "abs",
             Prim::Sign => "sign",
+            Prim::Erf => "erf",
             Prim::Add => "add",
             Prim::Sub => "sub",
             Prim::Mul => "mul",

@@ -29,6 +29,7 @@ pub(crate) fn apply(
         | Prim::Cos
         | Prim::Abs
         | Prim::Sign
+        | Prim::Erf
         | Prim::Convert(_)
         | Prim::StopGradient => Ok((bind(prim.clone(), &[&values[0]])?, axes[0])),
         Prim::Add

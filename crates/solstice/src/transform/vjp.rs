@@ -61,6 +61,15 @@ fn rule(prim: &Prim, inputs: &[Array], output: &Array, ct: &Array) -> Result<Vec
         Prim::Sin => one(ct.mul(&x.cos()?)?),
         Prim::Cos => one(ct.mul(&x.sin()?)?.neg()?),
         Prim::Abs => one(ct.mul(&x.sign()?)?),
+        Prim::Erf => {
+            // d/dx erf(x) = 2 / sqrt(pi) * exp(-x^2)
+            let d = x
+                .square()?
+                .neg()?
+                .exp()?
+                .mul_scalar(std::f64::consts::FRAC_2_SQRT_PI)?;
+            one(ct.mul(&d)?)
+        }
         Prim::Add => Ok(vec![Some(ct.clone()), Some(ct.clone())]),
         Prim::Sub => Ok(vec![Some(ct.clone()), Some(ct.neg()?)]),
         Prim::Mul => Ok(vec![Some(ct.mul(&inputs[1])?), Some(ct.mul(x)?)]),
