@@ -49,7 +49,10 @@ pub use array::one_hot;
 pub use array::{Array, DType, Element, Hole};
 pub use error::{Error, Result};
 pub use solstice_derive::Module;
-pub use transform::{apply_updates, filter_grad, filter_value_and_grad, grad, tree_scale, vmap};
+pub use transform::{
+    Axes, Pullback, apply_updates, filter_grad, filter_value_and_grad, filter_vmap, grad, hessian,
+    jacfwd, jacrev, jvp, tree_scale, vjp, vmap, vmap_with,
+};
 pub use tree::Tree;
 
 /// What `#[derive(Module)]` expands to refers only to this module.

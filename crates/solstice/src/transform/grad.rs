@@ -8,6 +8,7 @@
 //! them (per-example gradients).
 
 use std::cell::RefCell;
+use std::rc::Rc;
 
 use crate::array::Array;
 use crate::array::prim::Prim;
@@ -15,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::tree::{Tree, tree_slots, with_slots};
 
 use super::trace::{FrameKind, make_grad_tracer, push_frame, unwrap_grad};
-use super::vjp;
+use super::vjp_rules;
 
 /// The record of one `grad` frame.
 #[derive(Default)]
@@ -55,11 +56,12 @@ impl Tape {
         self.entries.len() - 1
     }
 
-    /// Cotangents of every node, from `seed` at node `out`.
-    fn backward(self, out: usize, seed: Array) -> Result<Vec<Option<Array>>> {
+    /// Cotangents of every node, from `seed` at node `out`. The tape is
+    /// kept, so a pullback can run many times (as `jacrev` does).
+    fn backward(&self, out: usize, seed: Array) -> Result<Vec<Option<Array>>> {
         let mut cts: Vec<Option<Array>> = vec![None; self.entries.len()];
         cts[out] = Some(seed);
-        for (i, entry) in self.entries.into_iter().enumerate().rev() {
+        for (i, entry) in self.entries.iter().enumerate().rev() {
             let Entry::Op {
                 prim,
                 inputs,
@@ -70,10 +72,10 @@ impl Tape {
                 continue;
             };
             let Some(ct) = cts[i].take() else { continue };
-            let grads = vjp::apply(&prim, &inputs, &output, &ct)
+            let grads = vjp_rules::apply(prim, inputs, output, &ct)
                 .map_err(|e| e.context(format!("in the derivative of {}", prim.name())))?;
-            for (parent, g) in parents.into_iter().zip(grads) {
-                if let (Some(p), Some(g)) = (parent, g) {
+            for (parent, g) in parents.iter().zip(grads) {
+                if let (Some(p), Some(g)) = (*parent, g) {
                     cts[p] = Some(match cts[p].take() {
                         Some(acc) => acc.add(&g)?,
                         None => g,
@@ -85,6 +87,105 @@ impl Tape {
     }
 }
 
+/// What `f` recorded: enough to pull cotangents back to its inputs.
+pub(crate) struct Recording {
+    tape: Rc<Tape>,
+    out_node: Option<usize>,
+    input_nodes: Vec<Option<usize>>,
+    inputs: Vec<Array>,
+    out_shape: Vec<usize>,
+    out_dtype: crate::array::DType,
+}
+
+impl Recording {
+    /// The cotangents of the inputs for the output cotangent `ct` (zeros
+    /// where the output does not depend on an input; `None` where the input
+    /// was not differentiated).
+    pub(crate) fn pull_back(&self, ct: &Array, api: &str) -> Result<Vec<Option<Array>>> {
+        if ct.shape() != self.out_shape.as_slice() || ct.dtype() != self.out_dtype {
+            return Err(Error::shape(format!(
+                "{api} needs a cotangent of the output's shape and dtype, {}{:?}, but got {}",
+                self.out_dtype.short_name(),
+                self.out_shape,
+                ct.short_description()
+            )));
+        }
+        let cts = match self.out_node {
+            Some(node) => self.tape.backward(node, ct.clone())?,
+            None => Vec::new(),
+        };
+        self.inputs
+            .iter()
+            .zip(&self.input_nodes)
+            .map(|(p, node)| {
+                node.map(|n| match cts.get(n).cloned().flatten() {
+                    Some(g) if g.shape() != p.shape() => Err(Error::transform(format!(
+                        "{api} computed a gradient of shape {:?} for an input of shape {:?}; \
+                         this is a bug in solstice, please report it",
+                        g.shape(),
+                        p.shape()
+                    ))),
+                    Some(g) => Ok(g),
+                    None => Array::zeros(p.shape(), p.dtype()),
+                })
+                .transpose()
+            })
+            .collect()
+    }
+}
+
+/// Runs `f` on `primals` with those marked in `wrt` traced, and returns its
+/// output (untraced at this level) and the recording to pull back through.
+pub(crate) fn record(
+    f: impl FnOnce(&[Array]) -> Result<Array>,
+    primals: &[Array],
+    wrt: &[bool],
+    api: &str,
+) -> Result<(Array, Recording)> {
+    let guard = push_frame(FrameKind::Grad {
+        tape: RefCell::new(Tape::default()),
+    });
+    let frame = guard.frame.clone();
+    let FrameKind::Grad { tape } = &frame.kind else {
+        unreachable!("a grad frame was just pushed")
+    };
+    let mut input_nodes = Vec::with_capacity(primals.len());
+    let traced: Vec<Array> = primals
+        .iter()
+        .zip(wrt)
+        .map(|(p, &w)| {
+            if w {
+                let node = tape.borrow_mut().push_input();
+                input_nodes.push(Some(node));
+                make_grad_tracer(&frame, p.clone(), node)
+            } else {
+                input_nodes.push(None);
+                p.clone()
+            }
+        })
+        .collect();
+    let out = f(&traced)?;
+    drop(guard);
+    out.check_value(api)?;
+    if !out.dtype().is_float() {
+        return Err(Error::transform(format!(
+            "{api} needs the function to return a float array but it returned {}",
+            out.short_description()
+        )));
+    }
+    let (value, out_node) = unwrap_grad(&frame, &out);
+    let tape = std::mem::take(&mut *tape.borrow_mut());
+    let recording = Recording {
+        tape: Rc::new(tape),
+        out_node,
+        input_nodes,
+        inputs: primals.to_vec(),
+        out_shape: value.shape().to_vec(),
+        out_dtype: value.dtype(),
+    };
+    Ok((value, recording))
+}
+
 /// The value of `f` at `primals` and its gradient with respect to each
 /// primal marked in `wrt` (zeros where `f` does not depend on it).
 pub(crate) fn value_and_grad_slots(
@@ -93,61 +194,15 @@ pub(crate) fn value_and_grad_slots(
     wrt: &[bool],
     api: &str,
 ) -> Result<(Array, Vec<Option<Array>>)> {
-    let guard = push_frame(FrameKind::Grad {
-        tape: RefCell::new(Tape::default()),
-    });
-    let frame = guard.frame.clone();
-    let FrameKind::Grad { tape } = &frame.kind else {
-        unreachable!("a grad frame was just pushed")
-    };
-    let mut nodes = Vec::with_capacity(primals.len());
-    let traced: Vec<Array> = primals
-        .iter()
-        .zip(wrt)
-        .map(|(p, &w)| {
-            if w {
-                let node = tape.borrow_mut().push_input();
-                nodes.push(Some(node));
-                make_grad_tracer(&frame, p.clone(), node)
-            } else {
-                nodes.push(None);
-                p.clone()
-            }
-        })
-        .collect();
-    let out = f(&traced)?;
-    drop(guard);
-    out.check_value(api)?;
-    if !out.shape().is_empty() || !out.dtype().is_float() {
+    let (value, recording) = record(f, primals, wrt, api)?;
+    if !value.shape().is_empty() {
         return Err(Error::transform(format!(
             "{api} needs the function to return a float scalar (shape []) but it returned {}; \
              reduce it first, for example with `mean_all`",
-            out.short_description()
+            value.short_description()
         )));
     }
-    let (value, out_node) = unwrap_grad(&frame, &out);
-    let tape = std::mem::take(&mut *tape.borrow_mut());
-    let cts = match out_node {
-        Some(node) => tape.backward(node, Array::ones(&[], value.dtype())?)?,
-        None => Vec::new(),
-    };
-    let grads = primals
-        .iter()
-        .zip(nodes)
-        .map(|(p, node)| {
-            node.map(|n| match cts.get(n).cloned().flatten() {
-                Some(g) if g.shape() != p.shape() => Err(Error::transform(format!(
-                    "{api} computed a gradient of shape {:?} for an input of shape {:?}; \
-                     this is a bug in solstice, please report it",
-                    g.shape(),
-                    p.shape()
-                ))),
-                Some(g) => Ok(g),
-                None => Array::zeros(p.shape(), p.dtype()),
-            })
-            .transpose()
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let grads = recording.pull_back(&Array::ones(&[], value.dtype())?, api)?;
     Ok((value, grads))
 }
 
@@ -242,4 +297,61 @@ fn value_and_grad_tree<T: Tree>(
         .map(|g| g.unwrap_or_else(Array::absent))
         .collect();
     Ok((value, with_slots(model, &grads)))
+}
+
+/// The pullback of [`vjp`]: maps a cotangent of the output to cotangents of
+/// the input tree.
+pub struct Pullback<I> {
+    recording: Recording,
+    template: I,
+}
+
+impl<I: Tree> Pullback<I> {
+    /// The input's cotangent for the output cotangent `ct`, as a tree of the
+    /// input's type (absent where the input was not differentiated). It can
+    /// be called many times, and under `vmap`.
+    pub fn call(&self, ct: &Array) -> Result<I> {
+        let grads = self.recording.pull_back(ct, "vjp")?;
+        let slots: Vec<Array> = grads
+            .into_iter()
+            .map(|g| g.unwrap_or_else(Array::absent))
+            .collect();
+        Ok(with_slots(&self.template, &slots))
+    }
+}
+
+/// `f(primals)` and its pullback: `jax.vjp` for a function of a tree that
+/// returns one array. The floating arrays of `primals` are differentiated.
+///
+/// # Examples
+///
+/// ```
+/// use solstice::{Array, vjp};
+/// # fn main() -> solstice::Result<()> {
+/// let x = Array::from_vec(vec![1.0f64, 2.0], &[2])?;
+/// let (y, pullback) = vjp(|x: &Array| x.square(), &x)?;
+/// assert_eq!(y.to_vec::<f64>()?, vec![1.0, 4.0]);
+/// let ct = Array::from_vec(vec![1.0f64, 10.0], &[2])?;
+/// assert_eq!(pullback.call(&ct)?.to_vec::<f64>()?, vec![2.0, 40.0]);
+/// # Ok(()) }
+/// ```
+pub fn vjp<I: Tree>(
+    f: impl FnOnce(&I) -> Result<Array>,
+    primals: &I,
+) -> Result<(Array, Pullback<I>)> {
+    let slots: Vec<Array> = tree_slots(primals).into_iter().map(|(_, a)| a).collect();
+    let wrt: Vec<bool> = slots.iter().map(crate::tree::is_inexact_array).collect();
+    let (value, recording) = record(
+        |traced| f(&with_slots(primals, traced)),
+        &slots,
+        &wrt,
+        "vjp",
+    )?;
+    Ok((
+        value,
+        Pullback {
+            recording,
+            template: primals.clone(),
+        },
+    ))
 }

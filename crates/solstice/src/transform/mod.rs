@@ -2,17 +2,23 @@
 //!
 //! - `trace`: the stack of active transformations and [`bind`](trace::bind),
 //!   the single door every primitive goes through;
-//! - `batching` and `vjp`: each primitive's rules for `vmap` and `grad`;
+//! - `batching` and `vjp_rules`: each primitive's rules for `vmap` and `grad`;
+//! - `jvp`: forward mode, with each primitive's JVP rule;
+//! - `jac`: `jacfwd`, `jacrev`, `hessian`, from `vmap` over `jvp`/`vjp`;
 //! - `vmap`, `grad`: the public transformations;
 //! - `updates`: `apply_updates`.
 
 mod batching;
 pub(crate) mod grad;
+mod jac;
+mod jvp;
 pub(crate) mod trace;
 mod updates;
-mod vjp;
+mod vjp_rules;
 mod vmap;
 
-pub use grad::{filter_grad, filter_value_and_grad, grad};
+pub use grad::{Pullback, filter_grad, filter_value_and_grad, grad, vjp};
+pub use jac::{hessian, jacfwd, jacrev};
+pub use jvp::jvp;
 pub use updates::{apply_updates, tree_scale};
-pub use vmap::vmap;
+pub use vmap::{Axes, filter_vmap, vmap, vmap_with};

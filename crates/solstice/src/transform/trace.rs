@@ -33,13 +33,18 @@ pub(crate) enum TracerKind {
     Batch { value: Array, axis: usize },
     /// A value whose derivative `grad` tracks: `node` indexes the tape.
     Grad { primal: Array, node: usize },
+    /// A value with its tangent, for `jvp`; `None` is a zero tangent.
+    Jvp {
+        primal: Array,
+        tangent: Option<Array>,
+    },
 }
 
 impl Tracer {
     /// The value this tracer stands for, where it has one (grad tracers).
     pub(crate) fn primal(&self) -> Option<&Array> {
         match &self.kind {
-            TracerKind::Grad { primal, .. } => Some(primal),
+            TracerKind::Grad { primal, .. } | TracerKind::Jvp { primal, .. } => Some(primal),
             TracerKind::Batch { .. } => None,
         }
     }
@@ -48,6 +53,7 @@ impl Tracer {
         match self.kind {
             TracerKind::Batch { .. } => "vmap",
             TracerKind::Grad { .. } => "grad",
+            TracerKind::Jvp { .. } => "jvp",
         }
     }
 }
@@ -55,6 +61,7 @@ impl Tracer {
 pub(crate) enum FrameKind {
     Batch { size: usize },
     Grad { tape: RefCell<Tape> },
+    Jvp,
 }
 
 pub(crate) struct Frame {
@@ -156,6 +163,7 @@ pub(crate) fn bind(prim: Prim, args: &[&Array]) -> Result<Array> {
     match &frame.kind {
         FrameKind::Batch { size } => batch_process(&frame, *size, prim, args),
         FrameKind::Grad { tape } => grad_process(&frame, tape, prim, args),
+        FrameKind::Jvp => jvp_process(&frame, prim, args),
     }
 }
 
@@ -249,4 +257,48 @@ pub(crate) fn make_grad_tracer(frame: &Frame, primal: Array, node: usize) -> Arr
 /// If `a` is a grad tracer of `frame`, its primal and tape node.
 pub(crate) fn unwrap_grad(frame: &Frame, a: &Array) -> (Array, Option<usize>) {
     grad_view(frame, a)
+}
+
+/// If `a` is a jvp tracer of `frame`, its primal and tangent (`None` for a
+/// zero tangent); otherwise `a` itself with a zero tangent.
+pub(crate) fn unwrap_jvp(frame: &Frame, a: &Array) -> (Array, Option<Array>) {
+    match a.tracer() {
+        Some(Tracer {
+            level,
+            kind: TracerKind::Jvp { primal, tangent },
+            ..
+        }) if *level == frame.level => (primal.clone(), tangent.clone()),
+        _ => (a.clone(), None),
+    }
+}
+
+pub(crate) fn make_jvp_tracer(frame: &Frame, primal: Array, tangent: Option<Array>) -> Array {
+    let shape = primal.shape().to_vec();
+    let dtype = primal.dtype();
+    Array::from_tracer(
+        shape,
+        dtype,
+        Tracer {
+            level: frame.level,
+            frame: frame.id,
+            kind: TracerKind::Jvp { primal, tangent },
+        },
+    )
+}
+
+fn jvp_process(frame: &Frame, prim: Prim, args: &[&Array]) -> Result<Array> {
+    let (primals, tangents): (Vec<Array>, Vec<Option<Array>>) =
+        args.iter().map(|a| unwrap_jvp(frame, a)).unzip();
+    let refs: Vec<&Array> = primals.iter().collect();
+    let out = bind(prim.clone(), &refs)?;
+    if !prim.is_differentiable() || !out.dtype().is_float() || tangents.iter().all(Option::is_none)
+    {
+        return Ok(out);
+    }
+    let tangent = super::jvp::rule(&prim, &primals, &tangents, &out)
+        .map_err(|e| e.context(format!("in the forward derivative of {}", prim.name())))?;
+    Ok(match tangent {
+        Some(t) => make_jvp_tracer(frame, out, Some(t)),
+        None => out,
+    })
 }

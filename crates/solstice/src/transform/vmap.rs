@@ -4,16 +4,69 @@
 //! its primitive's batching rule, once, on the whole batch. Nothing loops
 //! over examples.
 
+use std::sync::Arc;
+
 use crate::array::Array;
 use crate::error::{Error, Result};
-use crate::tree::{Tree, tree_map, tree_slots, with_slots};
+use crate::tree::{KeyPath, PathKey, Tree, tree_map, tree_slots, with_slots};
 
 use super::trace::{FrameKind, make_batch_tracer, push_frame, unwrap_batch};
+
+/// Picks an axis for the array at a path; see [`Axes::ByPath`].
+pub type PathAxis = Arc<dyn Fn(&KeyPath) -> Option<isize> + Send + Sync>;
+
+/// Which axis of each array `vmap` maps (Equinox's and JAX's `in_axes` and
+/// `out_axes`). `None` means not mapped: an input broadcast to every
+/// example, or an output that is the same for every example. Negative axes
+/// count from the end.
+#[derive(Clone)]
+pub enum Axes {
+    /// The same for every array of the tree.
+    All(Option<isize>),
+    /// One entry per element of a tuple, applying to every array under it,
+    /// as JAX's `in_axes=(0, None)` does for positional arguments.
+    PerElement(Vec<Option<isize>>),
+    /// Chosen for each array by its path in the tree.
+    ByPath(PathAxis),
+}
+
+impl Axes {
+    fn axis_for(&self, api: &str, path: &KeyPath) -> Result<Option<isize>> {
+        match self {
+            Axes::All(axis) => Ok(*axis),
+            Axes::PerElement(axes) => match path.keys().first() {
+                Some(PathKey::Index(i)) if *i < axes.len() => Ok(axes[*i]),
+                _ => Err(Error::invalid(format!(
+                    "{api}: Axes::PerElement has {} entries but the array at {path} is not under \
+                     one of the first {} elements of a tuple",
+                    axes.len(),
+                    axes.len()
+                ))),
+            },
+            Axes::ByPath(f) => Ok(f(path)),
+        }
+    }
+}
+
+fn resolve(api: &str, axis: isize, rank: usize, path: &KeyPath) -> Result<usize> {
+    let r = rank as isize;
+    if axis < -r || axis >= r {
+        return Err(Error::shape(format!(
+            "{api} got axis {axis} for the array at {path}, which has rank {rank}"
+        )));
+    }
+    Ok(if axis < 0 {
+        (axis + r) as usize
+    } else {
+        axis as usize
+    })
+}
 
 /// Vectorises `f` over axis 0 of every array in its input tree: Equinox's
 /// `filter_vmap` with its defaults. Arrays `f` closes over are the same for
 /// every example. Every array of the output gets the batch as axis 0 (an
-/// output that does not depend on the batch is broadcast).
+/// output that does not depend on the batch is broadcast). For other axes,
+/// use [`vmap_with`].
 ///
 /// # Examples
 ///
@@ -32,22 +85,75 @@ pub fn vmap<I: Tree, O: Tree, F>(f: F) -> impl Fn(&I) -> Result<O>
 where
     F: Fn(&I) -> Result<O>,
 {
-    move |inputs: &I| vmap_tree(&f, inputs)
+    vmap_with(f, Axes::All(Some(0)), Axes::All(Some(0)))
 }
 
-fn vmap_tree<I: Tree, O: Tree>(f: &impl Fn(&I) -> Result<O>, inputs: &I) -> Result<O> {
+/// [`vmap`] under Equinox's name.
+pub fn filter_vmap<I: Tree, O: Tree, F>(f: F) -> impl Fn(&I) -> Result<O>
+where
+    F: Fn(&I) -> Result<O>,
+{
+    vmap(f)
+}
+
+/// [`vmap`] with chosen axes for the inputs and outputs.
+///
+/// # Examples
+///
+/// ```
+/// use solstice::{Array, Axes, vmap_with};
+/// # fn main() -> solstice::Result<()> {
+/// let x = Array::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3])?;
+/// let b = Array::from_vec(vec![10.0f32, 20.0], &[2])?;
+/// // Map the columns of x (axis 1); b is the same for every column.
+/// let f = vmap_with(
+///     |p: &(Array, Array)| p.0.add(&p.1),
+///     Axes::PerElement(vec![Some(1), None]),
+///     Axes::All(Some(1)),
+/// );
+/// let y = f(&(x, b))?;
+/// assert_eq!(y.to_vec::<f32>()?, vec![11.0, 12.0, 13.0, 24.0, 25.0, 26.0]);
+/// # Ok(()) }
+/// ```
+pub fn vmap_with<I: Tree, O: Tree, F>(
+    f: F,
+    in_axes: Axes,
+    out_axes: Axes,
+) -> impl Fn(&I) -> Result<O>
+where
+    F: Fn(&I) -> Result<O>,
+{
+    move |inputs: &I| vmap_tree(&f, inputs, &in_axes, &out_axes)
+}
+
+fn vmap_tree<I: Tree, O: Tree>(
+    f: &impl Fn(&I) -> Result<O>,
+    inputs: &I,
+    in_axes: &Axes,
+    out_axes: &Axes,
+) -> Result<O> {
     let slots = tree_slots(inputs);
+    let mut axes = Vec::with_capacity(slots.len());
     let mut size: Option<(usize, String)> = None;
     for (path, a) in &slots {
-        if a.is_hole() {
+        let axis = if a.is_hole() {
+            None
+        } else {
+            in_axes.axis_for("vmap", path)?
+        };
+        let Some(axis) = axis else {
+            axes.push(None);
             continue;
-        }
-        let Some(&n) = a.shape().first() else {
+        };
+        if a.rank() == 0 {
             return Err(Error::shape(format!(
-                "vmap maps axis 0 of every input array but the array at {path} is a scalar ({})",
+                "vmap maps axis {axis} of the array at {path} but it is a scalar ({}); \
+                 give it axis None to broadcast it",
                 a.short_description()
             )));
-        };
+        }
+        let axis = resolve("vmap", axis, a.rank(), path)?;
+        let n = a.shape()[axis];
         match &size {
             None => size = Some((n, path.to_string())),
             Some((m, first)) if *m != n => {
@@ -57,6 +163,7 @@ fn vmap_tree<I: Tree, O: Tree>(f: &impl Fn(&I) -> Result<O>, inputs: &I) -> Resu
             }
             _ => {}
         }
+        axes.push(Some(axis));
     }
     let Some((size, _)) = size else {
         return Err(Error::shape(
@@ -67,27 +174,41 @@ fn vmap_tree<I: Tree, O: Tree>(f: &impl Fn(&I) -> Result<O>, inputs: &I) -> Resu
     let frame = guard.frame.clone();
     let traced: Vec<Array> = slots
         .iter()
-        .map(|(_, a)| {
-            if a.is_hole() {
-                a.clone()
-            } else {
-                make_batch_tracer(&frame, a.clone(), 0)
-            }
+        .zip(&axes)
+        .map(|((_, a), axis)| match axis {
+            Some(axis) => make_batch_tracer(&frame, a.clone(), *axis),
+            None => a.clone(),
         })
         .collect();
     let out = f(&with_slots(inputs, &traced))?;
     drop(guard);
-    tree_map(&out, |_, a| {
+    tree_map(&out, |path, a| {
         if a.is_hole() {
             return Ok(a.clone());
         }
-        match unwrap_batch(&frame, a) {
-            (value, Some(0)) => Ok(value),
-            (value, Some(axis)) => value.moveaxis(axis as isize, 0),
-            (value, None) => {
-                let mut shape = vec![size];
-                shape.extend_from_slice(value.shape());
-                value.expand_dims(0)?.broadcast_to(&shape)
+        let (value, axis) = unwrap_batch(&frame, a);
+        let Some(target) = out_axes.axis_for("vmap", path)? else {
+            return match axis {
+                None => Ok(value),
+                Some(_) => Err(Error::shape(format!(
+                    "vmap was told the output at {path} is not mapped (out axis None) \
+                     but it differs across the batch"
+                ))),
+            };
+        };
+        let target = resolve(
+            "vmap",
+            target,
+            value.rank() + usize::from(axis.is_none()),
+            path,
+        )?;
+        match axis {
+            Some(axis) if axis == target => Ok(value),
+            Some(axis) => value.moveaxis(axis as isize, target as isize),
+            None => {
+                let mut shape = value.shape().to_vec();
+                shape.insert(target, size);
+                value.expand_dims(target as isize)?.broadcast_to(&shape)
             }
         }
     })
