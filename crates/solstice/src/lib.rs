@@ -50,8 +50,9 @@ pub use array::{Array, DType, Element, Hole};
 pub use error::{Error, Result};
 pub use solstice_derive::Module;
 pub use transform::{
-    Axes, Pullback, apply_updates, filter_grad, filter_value_and_grad, filter_vmap, grad, hessian,
-    jacfwd, jacrev, jvp, tree_scale, vjp, vmap, vmap_with,
+    Axes, Pullback, apply_updates, filter_grad, filter_grad_aux, filter_value_and_grad,
+    filter_value_and_grad_aux, filter_vmap, grad, hessian, jacfwd, jacrev, jvp, tree_scale, vjp,
+    vmap, vmap_with,
 };
 pub use tree::Tree;
 

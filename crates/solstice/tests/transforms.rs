@@ -342,3 +342,45 @@ fn gradients_of_shared_parameters_under_vmap_keep_their_shapes() {
         .unwrap();
     assert_close(&g.weight, &expected_w, 1e-6, "weight gradient");
 }
+
+#[test]
+fn has_aux_returns_undifferentiated_auxiliary_data() {
+    let w = f64s(&[1.0, -2.0], &[2]);
+    let f = |w: &Array, x: &Array| {
+        let y = w.mul(x)?;
+        Ok((y.sum_all()?, (y.clone(), y.tanh()?)))
+    };
+    let x = f64s(&[3.0, 4.0], &[2]);
+    let ((loss, (y, t)), g) = solstice::filter_value_and_grad_aux(f)(&w, &x).unwrap();
+    assert_eq!(value(&loss), -5.0);
+    assert!(!y.is_tracer() && !t.is_tracer());
+    assert_eq!(y.to_vec::<f64>().unwrap(), vec![3.0, -8.0]);
+    assert_eq!(g.to_vec::<f64>().unwrap(), vec![3.0, 4.0]);
+    let (g2, _) = solstice::filter_grad_aux(f)(&w, &x).unwrap();
+    assert_eq!(g2.to_vec::<f64>().unwrap(), vec![3.0, 4.0]);
+}
+
+#[test]
+fn gradient_with_respect_to_a_partitioned_part() {
+    // Equinox's pattern: split the model with a filter spec, differentiate
+    // the first part only, and combine inside the loss.
+    let linear = Linear::new(3, 2, Key::new(9)).unwrap();
+    let x = Array::from_vec(vec![1.0f32, 2.0, 3.0], &[3]).unwrap();
+    let is_weight = |a: &Array| a.rank() == 2;
+    let (diff, rest) = solstice::tree::partition(&linear, is_weight);
+    let loss = |diff: &Linear, (rest, x): &(Linear, Array)| {
+        solstice::tree::combine(diff, rest)?.forward(x)?.sum_all()
+    };
+    let g = filter_grad(loss)(&diff, &(rest, x.clone())).unwrap();
+    assert!(g.bias.as_ref().unwrap().is_absent(), "the bias was not differentiated");
+    assert_eq!(g.weight.shape(), &[2, 3]);
+    assert_eq!(g.weight.to_vec::<f32>().unwrap(), vec![1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
+}
+
+#[test]
+fn stop_gradient_blocks_every_level() {
+    let f = |x: &Array| x.square()?.stop_gradient()?.mul(x);
+    // d/dx (sg(x^2) x) = x^2
+    assert_eq!(value(&grad(f)(&scalar(3.0)).unwrap()), 9.0);
+    assert_eq!(value(&grad(grad(f))(&scalar(3.0)).unwrap()), 0.0);
+}

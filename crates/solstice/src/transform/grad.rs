@@ -13,7 +13,7 @@ use std::rc::Rc;
 use crate::array::Array;
 use crate::array::prim::Prim;
 use crate::error::{Error, Result};
-use crate::tree::{Tree, tree_slots, with_slots};
+use crate::tree::{Tree, tree_map, tree_slots, with_slots};
 
 use super::trace::{FrameKind, make_grad_tracer, push_frame, unwrap_grad};
 use super::vjp_rules;
@@ -136,12 +136,12 @@ impl Recording {
 
 /// Runs `f` on `primals` with those marked in `wrt` traced, and returns its
 /// output (untraced at this level) and the recording to pull back through.
-pub(crate) fn record(
-    f: impl FnOnce(&[Array]) -> Result<Array>,
+pub(crate) fn record<R: Tree>(
+    f: impl FnOnce(&[Array]) -> Result<(Array, R)>,
     primals: &[Array],
     wrt: &[bool],
     api: &str,
-) -> Result<(Array, Recording)> {
+) -> Result<(Array, R, Recording)> {
     let guard = push_frame(FrameKind::Grad {
         tape: RefCell::new(Tape::default()),
     });
@@ -164,8 +164,11 @@ pub(crate) fn record(
             }
         })
         .collect();
-    let out = f(&traced)?;
+    let (out, aux) = f(&traced)?;
     drop(guard);
+    // Auxiliary outputs come back as values, not derivatives: JAX's
+    // `has_aux` stops their gradient the same way.
+    let aux = tree_map(&aux, |_, a| Ok(unwrap_grad(&frame, a).0))?;
     out.check_value(api)?;
     if !out.dtype().is_float() {
         return Err(Error::transform(format!(
@@ -183,18 +186,18 @@ pub(crate) fn record(
         out_shape: value.shape().to_vec(),
         out_dtype: value.dtype(),
     };
-    Ok((value, recording))
+    Ok((value, aux, recording))
 }
 
 /// The value of `f` at `primals` and its gradient with respect to each
 /// primal marked in `wrt` (zeros where `f` does not depend on it).
-pub(crate) fn value_and_grad_slots(
-    f: impl FnOnce(&[Array]) -> Result<Array>,
+pub(crate) fn value_and_grad_slots<R: Tree>(
+    f: impl FnOnce(&[Array]) -> Result<(Array, R)>,
     primals: &[Array],
     wrt: &[bool],
     api: &str,
-) -> Result<(Array, Vec<Option<Array>>)> {
-    let (value, recording) = record(f, primals, wrt, api)?;
+) -> Result<(Array, R, Vec<Option<Array>>)> {
+    let (value, aux, recording) = record(f, primals, wrt, api)?;
     if !value.shape().is_empty() {
         return Err(Error::transform(format!(
             "{api} needs the function to return a float scalar (shape []) but it returned {}; \
@@ -203,7 +206,7 @@ pub(crate) fn value_and_grad_slots(
         )));
     }
     let grads = recording.pull_back(&Array::ones(&[], value.dtype())?, api)?;
-    Ok((value, grads))
+    Ok((value, aux, grads))
 }
 
 /// The value of `f(model, args)` and its gradient with respect to the
@@ -236,7 +239,56 @@ pub fn filter_value_and_grad<T: Tree, A: ?Sized, F>(f: F) -> impl Fn(&T, &A) -> 
 where
     F: Fn(&T, &A) -> Result<Array>,
 {
-    move |model: &T, args: &A| value_and_grad_tree(model, |m| f(m, args), "filter_value_and_grad")
+    move |model: &T, args: &A| {
+        let ((value, ()), grads) =
+            value_and_grad_tree(model, |m| Ok((f(m, args)?, ())), "filter_value_and_grad")?;
+        Ok((value, grads))
+    }
+}
+
+/// [`filter_value_and_grad`] for a function that also returns auxiliary
+/// data (Equinox's `has_aux=True`): `f` returns `(loss, aux)`, and the
+/// result is `((loss, aux), grads)`. `aux` is not differentiated.
+///
+/// # Examples
+///
+/// ```
+/// use solstice::{Array, filter_value_and_grad_aux};
+/// # fn main() -> solstice::Result<()> {
+/// let w = Array::from_vec(vec![3.0f32], &[1])?;
+/// let f = |w: &Array, _: &()| {
+///     let y = w.square()?;
+///     Ok((y.sum_all()?, y)) // the loss, and the squares as aux
+/// };
+/// let ((loss, squares), grads) = filter_value_and_grad_aux(f)(&w, &())?;
+/// assert_eq!(loss.to_scalar::<f32>()?, 9.0);
+/// assert_eq!(squares.to_vec::<f32>()?, vec![9.0]);
+/// assert_eq!(grads.to_vec::<f32>()?, vec![6.0]);
+/// # Ok(()) }
+/// ```
+pub fn filter_value_and_grad_aux<T: Tree, A: ?Sized, Aux: Tree, F>(
+    f: F,
+) -> impl Fn(&T, &A) -> Result<((Array, Aux), T)>
+where
+    F: Fn(&T, &A) -> Result<(Array, Aux)>,
+{
+    move |model: &T, args: &A| {
+        value_and_grad_tree(model, |m| f(m, args), "filter_value_and_grad_aux")
+    }
+}
+
+/// [`filter_grad`] for a function that also returns auxiliary data
+/// (Equinox's `has_aux=True`): the result is `(grads, aux)`.
+pub fn filter_grad_aux<T: Tree, A: ?Sized, Aux: Tree, F>(
+    f: F,
+) -> impl Fn(&T, &A) -> Result<(T, Aux)>
+where
+    F: Fn(&T, &A) -> Result<(Array, Aux)>,
+{
+    move |model: &T, args: &A| {
+        let ((_, aux), grads) = value_and_grad_tree(model, |m| f(m, args), "filter_grad_aux")?;
+        Ok((grads, aux))
+    }
 }
 
 /// The gradient of `f(model, args)` with respect to the floating arrays of
@@ -245,7 +297,9 @@ pub fn filter_grad<T: Tree, A: ?Sized, F>(f: F) -> impl Fn(&T, &A) -> Result<T>
 where
     F: Fn(&T, &A) -> Result<Array>,
 {
-    move |model: &T, args: &A| Ok(value_and_grad_tree(model, |m| f(m, args), "filter_grad")?.1)
+    move |model: &T, args: &A| {
+        Ok(value_and_grad_tree(model, |m| Ok((f(m, args)?, ())), "filter_grad")?.1)
+    }
 }
 
 /// The gradient of a scalar function of one array: `jax.grad`. Compose it
@@ -273,8 +327,12 @@ where
                 x.short_description()
             )));
         }
-        let (_, grads) =
-            value_and_grad_slots(|xs| f(&xs[0]), std::slice::from_ref(x), &[true], "grad")?;
+        let (_, (), grads) = value_and_grad_slots(
+            |xs| Ok((f(&xs[0])?, ())),
+            std::slice::from_ref(x),
+            &[true],
+            "grad",
+        )?;
         Ok(grads
             .into_iter()
             .next()
@@ -283,20 +341,20 @@ where
     }
 }
 
-fn value_and_grad_tree<T: Tree>(
+fn value_and_grad_tree<T: Tree, R: Tree>(
     model: &T,
-    f: impl FnOnce(&T) -> Result<Array>,
+    f: impl FnOnce(&T) -> Result<(Array, R)>,
     api: &str,
-) -> Result<(Array, T)> {
+) -> Result<((Array, R), T)> {
     let slots: Vec<Array> = tree_slots(model).into_iter().map(|(_, a)| a).collect();
     let wrt: Vec<bool> = slots.iter().map(crate::tree::is_inexact_array).collect();
-    let (value, grads) =
+    let (value, aux, grads) =
         value_and_grad_slots(|traced| f(&with_slots(model, traced)), &slots, &wrt, api)?;
     let grads: Vec<Array> = grads
         .into_iter()
         .map(|g| g.unwrap_or_else(Array::absent))
         .collect();
-    Ok((value, with_slots(model, &grads)))
+    Ok(((value, aux), with_slots(model, &grads)))
 }
 
 /// The pullback of [`vjp`]: maps a cotangent of the output to cotangents of
@@ -341,8 +399,8 @@ pub fn vjp<I: Tree>(
 ) -> Result<(Array, Pullback<I>)> {
     let slots: Vec<Array> = tree_slots(primals).into_iter().map(|(_, a)| a).collect();
     let wrt: Vec<bool> = slots.iter().map(crate::tree::is_inexact_array).collect();
-    let (value, recording) = record(
-        |traced| f(&with_slots(primals, traced)),
+    let (value, (), recording) = record(
+        |traced| Ok((f(&with_slots(primals, traced))?, ())),
         &slots,
         &wrt,
         "vjp",

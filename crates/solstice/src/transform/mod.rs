@@ -17,7 +17,10 @@ mod updates;
 mod vjp_rules;
 mod vmap;
 
-pub use grad::{Pullback, filter_grad, filter_value_and_grad, grad, vjp};
+pub use grad::{
+    Pullback, filter_grad, filter_grad_aux, filter_value_and_grad, filter_value_and_grad_aux, grad,
+    vjp,
+};
 pub use jac::{hessian, jacfwd, jacrev};
 pub use jvp::jvp;
 pub use updates::{apply_updates, tree_scale};
