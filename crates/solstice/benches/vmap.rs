@@ -29,7 +29,8 @@ impl Mlp {
     /// A batch written by hand: `[batch, in] -> [batch, out]`.
     fn forward_batch(&self, xs: &Array) -> Result<Array> {
         let dense = |l: &Linear, x: &Array| -> Result<Array> {
-            x.matmul(&l.weight.t()?)?.add(l.bias.as_ref().expect("layers have biases"))
+            x.matmul(&l.weight.t()?)?
+                .add(l.bias.as_ref().expect("layers have biases"))
         };
         dense(&self.second, &dense(&self.first, xs)?.tanh()?)
     }
@@ -52,8 +53,15 @@ fn main() -> Result<()> {
     // Same numbers both ways.
     let a = vmap(|x: &Array| model.forward(x))(&xs)?.to_vec::<f32>()?;
     let b = model.forward_batch(&xs)?.to_vec::<f32>()?;
-    let worst = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
-    assert!(worst < 1e-4, "vmap and the batched model disagree by {worst}");
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(p, q)| (p - q).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        worst < 1e-4,
+        "vmap and the batched model disagree by {worst}"
+    );
 
     let rounds = 60;
     let (mut mapped, mut explicit) = (Vec::new(), Vec::new());
@@ -74,6 +82,9 @@ fn main() -> Result<()> {
     println!("mlp {width}->{hidden}->{width}, batch {batch}, median of {rounds} rounds");
     println!("vmap    {m:>10.2?}");
     println!("batched {e:>10.2?}");
-    println!("vmap/batched time ratio: {:.3}", m.as_secs_f64() / e.as_secs_f64());
+    println!(
+        "vmap/batched time ratio: {:.3}",
+        m.as_secs_f64() / e.as_secs_f64()
+    );
     Ok(())
 }

@@ -372,9 +372,15 @@ fn gradient_with_respect_to_a_partitioned_part() {
         solstice::tree::combine(diff, rest)?.forward(x)?.sum_all()
     };
     let g = filter_grad(loss)(&diff, &(rest, x.clone())).unwrap();
-    assert!(g.bias.as_ref().unwrap().is_absent(), "the bias was not differentiated");
+    assert!(
+        g.bias.as_ref().unwrap().is_absent(),
+        "the bias was not differentiated"
+    );
     assert_eq!(g.weight.shape(), &[2, 3]);
-    assert_eq!(g.weight.to_vec::<f32>().unwrap(), vec![1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
+    assert_eq!(
+        g.weight.to_vec::<f32>().unwrap(),
+        vec![1.0, 2.0, 3.0, 1.0, 2.0, 3.0]
+    );
 }
 
 #[test]

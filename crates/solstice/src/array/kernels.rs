@@ -87,6 +87,19 @@ pub(crate) fn eval(prim: &Prim, xs: &[&Tensor]) -> Result<Tensor> {
 /// transposed, with plainly laid out batch dimensions; other layouts (such as
 /// broadcast batch dimensions) are made contiguous first.
 fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let rank = a.rank();
+    if rank > 3 {
+        // candle's batched matmul wants one batch dimension: fold them all.
+        let dims = a.dims();
+        let batch: Vec<usize> = dims[..rank - 2].to_vec();
+        let count: usize = batch.iter().product();
+        let (m, k, n) = (dims[rank - 2], dims[rank - 1], b.dims()[rank - 1]);
+        let a = a.contiguous()?.reshape((count, m, k))?;
+        let b = b.contiguous()?.reshape((count, k, n))?;
+        let mut shape = batch;
+        shape.extend([m, n]);
+        return Ok(matmul(&a, &b)?.reshape(shape)?);
+    }
     let fix = |t: &Tensor| -> Result<Tensor> {
         let transposed_ok = t.rank() <= 2 && t.transpose(D::Minus1, D::Minus2)?.is_contiguous();
         if t.is_contiguous() || transposed_ok {
