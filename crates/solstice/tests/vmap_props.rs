@@ -106,16 +106,17 @@ fn close(a: &Array, b: &Array) -> bool {
             .all(|(x, y)| (x - y).abs() <= 1e-9 * y.abs().max(1.0) || (x.is_nan() && y.is_nan()))
 }
 
-fn case() -> impl Strategy<
-    Value = (
-        Vec<usize>,
-        Vec<f64>,
-        Vec<f64>,
-        usize,
-        Option<usize>,
-        Option<usize>,
-    ),
-> {
+/// A shape, two arrays of it, a batch size and two optional batch axes.
+type Case = (
+    Vec<usize>,
+    Vec<f64>,
+    Vec<f64>,
+    usize,
+    Option<usize>,
+    Option<usize>,
+);
+
+fn case() -> impl Strategy<Value = Case> {
     (prop::collection::vec(1usize..4, 2..=3), 1usize..4).prop_flat_map(|(shape, size)| {
         let n: usize = shape.iter().product();
         let rank = shape.len();
