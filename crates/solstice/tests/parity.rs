@@ -158,11 +158,11 @@ fn seed_language_model_matches_equinox() {
     let case = fixture.case("lm_tied");
     let [k1, k2] = Key::new(0).split();
     assert_eq!(
-        k1.data().to_vec(),
+        k1.data().unwrap().to_vec(),
         case.array("k1_data").to_vec::<u32>().unwrap()
     );
     assert_eq!(
-        k2.data().to_vec(),
+        k2.data().unwrap().to_vec(),
         case.array("k2_data").to_vec::<u32>().unwrap()
     );
 

@@ -179,3 +179,28 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    #[test]
+    fn nested_vmap_over_different_operands_equals_a_double_loop(
+        (shape, a, b, size, _, _) in case(), inner in 1usize..4
+    ) {
+        // The outer vmap maps `a`, the inner one `b`: each op sees operands
+        // batched at different levels.
+        let (a, b) = (array(&a, &shape), array(&b, &shape));
+        let (xa, xb) = (batched(&a, size, 0), batched(&b, inner, 0));
+        for (name, op) in OPS {
+            let f = vmap(|a: &Array| vmap(|b: &Array| op(a, b))(&xb));
+            let out = f(&xa).unwrap();
+            for i in 0..size {
+                for j in 0..inner {
+                    let expected = op(&example(&xa, 0, i), &example(&xb, 0, j)).unwrap();
+                    let got = example(&example(&out, 0, i), 0, j);
+                    prop_assert!(close(&got, &expected), "{}: ({}, {})", name, i, j);
+                }
+            }
+        }
+    }
+}

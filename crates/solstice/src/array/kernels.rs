@@ -79,6 +79,10 @@ pub(crate) fn eval(prim: &Prim, xs: &[&Tensor]) -> Result<Tensor> {
                 .index_add(&indices, &xs[2].contiguous()?, *axis)?
         }
         Prim::StopGradient => x.clone(),
+        Prim::KeySplit(_)
+        | Prim::KeyFoldIn(_)
+        | Prim::RandomUniform { .. }
+        | Prim::RandomNormal { .. } => random(prim, x)?,
     };
     Ok(out)
 }
@@ -109,6 +113,29 @@ fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         }
     };
     Ok(fix(a)?.matmul(&fix(b)?)?)
+}
+
+/// A random primitive over `u32[..., 2]` keys: each key of the leading
+/// batch draws on its own, and the draws are stacked.
+fn random(prim: &Prim, keys: &Tensor) -> Result<Tensor> {
+    let dims = keys.dims();
+    let mut shape = dims[..dims.len() - 1].to_vec();
+    let words = keys.flatten_all()?.to_vec1::<u32>()?;
+    let mut draws = Vec::with_capacity(words.len() / 2);
+    let (item_shape, dtype) = crate::random::draw_shape(prim)?;
+    for w in words.chunks(2) {
+        let draw = crate::random::draw(prim, [w[0], w[1]])?;
+        draws.push(draw.tensor("random")?.clone());
+    }
+    shape.extend(item_shape);
+    if draws.is_empty() {
+        return Ok(Tensor::zeros(
+            shape,
+            dtype.to_candle(),
+            &candle_core::Device::Cpu,
+        )?);
+    }
+    Ok(Tensor::stack(&draws, 0)?.reshape(shape)?)
 }
 
 /// The indices as contiguous `i64`, which candle's gathers take whatever

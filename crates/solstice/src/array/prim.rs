@@ -71,6 +71,24 @@ pub(crate) enum Prim {
     IndexAdd(usize),
     /// Identity whose derivative is zero.
     StopGradient,
+    // Random numbers, over key words `u32[..., 2]`; leading dimensions are
+    // a batch of keys.
+    /// Each key split into `n`: `u32[..., n, 2]`.
+    KeySplit(usize),
+    /// Each key with data folded in: `u32[..., 2]`.
+    KeyFoldIn(u32),
+    /// Uniform draws of this shape and dtype in `[minval, maxval)` per key.
+    RandomUniform {
+        shape: Vec<usize>,
+        dtype: DType,
+        minval: f64,
+        maxval: f64,
+    },
+    /// Standard normal draws of this shape and dtype per key.
+    RandomNormal {
+        shape: Vec<usize>,
+        dtype: DType,
+    },
 }
 
 impl Prim {
@@ -105,12 +123,25 @@ impl Prim {
             Prim::Take(_) => "take",
             Prim::IndexAdd(_) => "index_add",
             Prim::StopGradient => "stop_gradient",
+            Prim::KeySplit(_) => "random_split",
+            Prim::KeyFoldIn(_) => "random_fold_in",
+            Prim::RandomUniform { .. } => "random_uniform",
+            Prim::RandomNormal { .. } => "random_normal",
         }
     }
 
     /// Whether the output can carry a derivative. Outputs that cannot
     /// (comparisons, signs) are not recorded by `grad`.
     pub(crate) fn is_differentiable(&self) -> bool {
-        !matches!(self, Prim::Compare(_) | Prim::Sign | Prim::StopGradient)
+        !matches!(
+            self,
+            Prim::Compare(_)
+                | Prim::Sign
+                | Prim::StopGradient
+                | Prim::KeySplit(_)
+                | Prim::KeyFoldIn(_)
+                | Prim::RandomUniform { .. }
+                | Prim::RandomNormal { .. }
+        )
     }
 }

@@ -1,6 +1,11 @@
 //! The public PRNG key type.
 
 use super::threefry;
+use crate::array::prim::Prim;
+use crate::array::{Array, DType};
+use crate::error::{Error, Result};
+use crate::transform::trace::bind;
+use crate::tree::{KeyPath, Structure, Tree};
 
 /// A key for JAX's default pseudo-random number generator (threefry2x32).
 ///
@@ -10,99 +15,205 @@ use super::threefry;
 /// split or used for sampling. Keys and everything derived from them are
 /// bit-for-bit identical to JAX's (with its default settings).
 ///
+/// A key is a tree with one leaf, its two `u32` words, so a batch of keys
+/// can be mapped over: `vmap(|k: &Key| make_model(k.clone()))(&keys)` builds
+/// an ensemble, one member per key, as `eqx.filter_vmap` does.
+///
 /// ```
 /// use solstice::random::Key;
-///
+/// # fn main() -> solstice::Result<()> {
 /// let key = Key::new(0);
-/// assert_eq!(key.data(), [0, 0]);
+/// assert_eq!(key.data()?, [0, 0]);
 ///
 /// // Same as `k1, k2 = jax.random.split(jax.random.key(0))`.
 /// let [k1, k2] = key.split();
 /// assert_ne!(k1, k2);
-/// assert_eq!(key.split_n(2), vec![k1, k2]);
+/// assert_eq!(key.split_n(2), vec![k1.clone(), k2]);
 ///
 /// // Keys round-trip through their raw data.
-/// assert_eq!(Key::from_data(k1.data()), k1);
+/// assert_eq!(Key::from_data(k1.data()?), k1);
+/// # Ok(()) }
 /// ```
 ///
 /// [`split`]: Key::split
 /// [`fold_in`]: Key::fold_in
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone)]
 pub struct Key {
-    data: [u32; 2],
+    /// `u32[2]`, possibly a tracer of `vmap`; or the error met deriving it,
+    /// reported when the key is used.
+    data: std::result::Result<Array, Error>,
 }
 
 impl Key {
-    /// The key for an integer seed, equal to `jax.random.key(seed)` (and
-    /// `jax.random.PRNGKey(seed)`) with JAX's default 32-bit mode.
-    ///
-    /// In that mode JAX keeps only the low 32 bits of the seed, so seeds that
-    /// differ only above bit 31 give the same key. A negative JAX seed `s`
-    /// corresponds to `s as u64` here.
-    ///
-    /// ```
-    /// use solstice::random::Key;
-    ///
-    /// assert_eq!(Key::new(42).data(), [0, 42]);
-    /// assert_eq!(Key::new((1 << 32) + 7), Key::new(7));
-    /// assert_eq!(Key::new(-1i64 as u64).data(), [0, u32::MAX]);
-    /// ```
+    /// The key of `seed`: `jax.random.key(seed)`.
     pub fn new(seed: u64) -> Key {
-        Key {
-            data: threefry::seed(seed),
-        }
+        Key::from_data(threefry::seed(seed))
     }
 
-    /// The key with the given raw data, like `jax.random.wrap_key_data`.
+    /// A key with the given raw words: `jax.random.wrap_key_data`.
     pub fn from_data(data: [u32; 2]) -> Key {
-        Key { data }
-    }
-
-    /// The key's raw data, like `jax.random.key_data`.
-    pub fn data(&self) -> [u32; 2] {
-        self.data
-    }
-
-    /// `N` new keys, equal to `jax.random.split(key, N)`.
-    ///
-    /// ```
-    /// use solstice::random::Key;
-    ///
-    /// let [init_key, dropout_key, data_key] = Key::new(1).split();
-    /// assert_eq!(Key::new(1).split_n(3), [init_key, dropout_key, data_key]);
-    /// ```
-    pub fn split<const N: usize>(&self) -> [Key; N] {
-        let mut keys = [Key { data: [0; 2] }; N];
-        for (key, data) in keys.iter_mut().zip(threefry::split(self.data, N)) {
-            key.data = data;
-        }
-        keys
-    }
-
-    /// `n` new keys, equal to `jax.random.split(key, n)`, for a count known
-    /// only at run time.
-    pub fn split_n(&self, n: usize) -> Vec<Key> {
-        threefry::split(self.data, n)
-            .into_iter()
-            .map(Key::from_data)
-            .collect()
-    }
-
-    /// A new key derived from this one and `data`, equal to
-    /// `jax.random.fold_in(key, data)`.
-    ///
-    /// ```
-    /// use solstice::random::Key;
-    ///
-    /// let key = Key::new(0);
-    /// // One key per step without splitting sequentially.
-    /// let step_keys: Vec<Key> = (0..4).map(|step| key.fold_in(step)).collect();
-    /// assert_ne!(step_keys[0], step_keys[1]);
-    /// assert_eq!(key.fold_in(3), step_keys[3]);
-    /// ```
-    pub fn fold_in(&self, data: u32) -> Key {
         Key {
-            data: threefry::fold_in(self.data, data),
+            data: Array::from_vec(data.to_vec(), &[2]),
+        }
+    }
+
+    /// A key whose words are the array `data`: `u32[2]` for one key, or
+    /// `u32[..., 2]` for an array of keys (JAX's key arrays), as `vmap`
+    /// maps over. `data` may be traced.
+    pub fn from_array(data: Array) -> Result<Key> {
+        data.check_value("Key::from_array")?;
+        if data.shape().last() != Some(&2) || data.dtype() != DType::U32 {
+            return Err(Error::shape(format!(
+                "Key::from_array needs u32 words ending in a dimension of 2 but got {}",
+                data.short_description()
+            )));
+        }
+        Ok(Key { data: Ok(data) })
+    }
+
+    /// `n` keys split from this one, as one key array of `u32[n, 2]`:
+    /// `jax.random.split(key, n)`, ready to be mapped over with `vmap`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use solstice::{Array, random::{self, Key}, vmap, DType};
+    /// # fn main() -> solstice::Result<()> {
+    /// let keys = Key::new(0).split_batch(3);
+    /// assert_eq!(keys.array()?.shape(), &[3, 2]);
+    /// // One draw per key, in one batched call...
+    /// let draws = vmap(|k: &Key| random::normal(k.clone(), &[2], DType::F32))(&keys)?;
+    /// // ...equal to drawing from each key on its own.
+    /// let second = random::normal(Key::new(0).split_n(3)[1].clone(), &[2], DType::F32)?;
+    /// assert_eq!(draws.to_vec::<f32>()?[2..4], second.to_vec::<f32>()?[..]);
+    /// # Ok(()) }
+    /// ```
+    pub fn split_batch(&self, n: usize) -> Key {
+        match self
+            .array()
+            .and_then(|data| bind(Prim::KeySplit(n), &[data]))
+        {
+            Ok(data) => Key { data: Ok(data) },
+            Err(e) => Key { data: Err(e) },
+        }
+    }
+
+    /// How many keys this holds: `[]` for one key, `[n]` for a key array of
+    /// `n`, ...
+    pub fn batch_shape(&self) -> Result<&[usize]> {
+        let data = self.array()?;
+        Ok(&data.shape()[..data.rank() - 1])
+    }
+
+    /// The raw words of one key: `jax.random.key_data`. Fails for a key
+    /// array and for a key inside `vmap`, which stand for many keys.
+    pub fn data(&self) -> Result<[u32; 2]> {
+        match self.concrete()? {
+            Some(words) => Ok(words),
+            None => Err(Error::invalid(format!(
+                "Key::data reads one key but this holds {}; map over it with `vmap`",
+                self.array()?.short_description()
+            ))),
+        }
+    }
+
+    /// The words as a `u32[2]` array (or a tracer of one).
+    pub fn array(&self) -> Result<&Array> {
+        self.data.as_ref().map_err(Clone::clone)
+    }
+
+    /// The words of one concrete key, or `None` for a traced key or a key
+    /// array (which the random primitives handle as a batch).
+    pub(crate) fn concrete(&self) -> Result<Option<[u32; 2]>> {
+        let data = self.array()?;
+        if data.is_tracer() || data.shape() != [2] {
+            return Ok(None);
+        }
+        let words = data.to_vec::<u32>()?;
+        Ok(Some([words[0], words[1]]))
+    }
+
+    /// `N` new keys: `jax.random.split(key, N)`, so that
+    /// `let [k1, k2] = key.split();` reads as in JAX.
+    pub fn split<const N: usize>(&self) -> [Key; N] {
+        let mut keys = self.split_n(N).into_iter();
+        std::array::from_fn(|_| keys.next().expect("split_n returns N keys"))
+    }
+
+    /// `n` new keys: `jax.random.split(key, n)`.
+    pub fn split_n(&self, n: usize) -> Vec<Key> {
+        let split = || -> Result<Vec<Key>> {
+            match self.concrete()? {
+                Some(words) => Ok(threefry::split(words, n)
+                    .into_iter()
+                    .map(Key::from_data)
+                    .collect()),
+                None => {
+                    let keys = bind(Prim::KeySplit(n), &[self.array()?])?;
+                    (0..n)
+                        .map(|i| Key::from_array(keys.take(&Array::scalar(i as u32)?, -2)?))
+                        .collect()
+                }
+            }
+        };
+        match split() {
+            Ok(keys) => keys,
+            Err(e) => vec![Key { data: Err(e) }; n],
+        }
+    }
+
+    /// A new key mixing in `data`: `jax.random.fold_in(key, data)`.
+    pub fn fold_in(&self, data: u32) -> Key {
+        let fold = || -> Result<Key> {
+            match self.concrete()? {
+                Some(words) => Ok(Key::from_data(threefry::fold_in(words, data))),
+                None => Key::from_array(bind(Prim::KeyFoldIn(data), &[self.array()?])?),
+            }
+        };
+        fold().unwrap_or_else(|e| Key { data: Err(e) })
+    }
+}
+
+/// Keys compare by their words; traced keys only equal themselves.
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        match (self.concrete(), other.concrete()) {
+            (Ok(Some(a)), Ok(Some(b))) => a == b,
+            _ => match (&self.data, &other.data) {
+                (Ok(a), Ok(b)) => a.is(b),
+                _ => false,
+            },
+        }
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.concrete() {
+            Ok(Some(words)) => write!(f, "Key({words:?})"),
+            Ok(None) => f.write_str("Key(traced)"),
+            Err(e) => write!(f, "Key(error: {e})"),
+        }
+    }
+}
+
+impl Tree for Key {
+    fn visit(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &Array)) {
+        if let Ok(data) = &self.data {
+            f(path, data)
+        }
+    }
+
+    fn visit_mut(&mut self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &mut Array)) {
+        if let Ok(data) = &mut self.data {
+            f(path, data)
+        }
+    }
+
+    fn structure(&self) -> Structure {
+        match &self.data {
+            Ok(data) => data.structure(),
+            Err(e) => Structure::Opaque(format!("<key error: {e}>")),
         }
     }
 }
@@ -120,12 +231,14 @@ mod tests {
         assert!(key.split_n(0).is_empty());
     }
 
-    /// `jax.random.split(jax.random.key(0))` and `fold_in(key(0), 1)`.
     #[test]
     fn known_keys() {
         let [a, b] = Key::new(0).split();
-        assert_eq!(a.data(), [1_797_259_609, 2_579_123_966]);
-        assert_eq!(b.data(), [928_981_903, 3_453_687_069]);
-        assert_eq!(Key::new(0).fold_in(1).data(), [928_981_903, 3_453_687_069]);
+        assert_eq!(a.data().unwrap(), [1_797_259_609, 2_579_123_966]);
+        assert_eq!(b.data().unwrap(), [928_981_903, 3_453_687_069]);
+        assert_eq!(
+            Key::new(0).fold_in(1).data().unwrap(),
+            [928_981_903, 3_453_687_069]
+        );
     }
 }

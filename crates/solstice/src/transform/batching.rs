@@ -40,13 +40,33 @@ pub(crate) fn apply(
         | Prim::Minimum
         | Prim::Compare(_)
         | Prim::Select => {
-            // Logical shapes are equal, so a batched input moved to axis 0 is
-            // `[B, ...shape]` and an unbatched one broadcasts against it from
-            // the right, inside the kernel, without being copied.
+            // A batched input moved to axis 0 is `[B, ...shape]`; an
+            // unbatched one broadcasts against it from the right, inside the
+            // kernel, without being copied. Logical shapes may differ in rank
+            // (an outer `vmap` sees the kernel-level broadcasting of an inner
+            // one), so batched inputs get size-1 axes after the batch axis up
+            // to the highest logical rank.
+            let logical_rank = |v: &Array, a: &Option<usize>| v.rank() - usize::from(a.is_some());
+            let rank = values
+                .iter()
+                .zip(axes)
+                .map(|(v, a)| logical_rank(v, a))
+                .max()
+                .unwrap_or(0);
             let moved = values
                 .iter()
                 .zip(axes)
-                .map(|(v, a)| front(v, *a))
+                .map(|(v, a)| {
+                    let x = front(v, *a)?;
+                    let missing = rank - logical_rank(v, a);
+                    if a.is_none() || missing == 0 {
+                        return Ok(x);
+                    }
+                    let mut shape = vec![size];
+                    shape.extend(std::iter::repeat_n(1, missing));
+                    shape.extend_from_slice(&x.shape()[1..]);
+                    x.reshape(&shape)
+                })
                 .collect::<Result<Vec<_>>>()?;
             let refs: Vec<&Array> = moved.iter().collect();
             Ok((bind(prim.clone(), &refs)?, Some(0)))
@@ -85,6 +105,14 @@ pub(crate) fn apply(
         Prim::MatMul => matmul(&values[0], axes[0], &values[1], axes[1], size),
         Prim::Take(axis) => take(&values[0], axes[0], &values[1], axes[1], *axis, size),
         Prim::IndexAdd(axis) => index_add(values, axes, *axis, size),
+        // Random primitives take any leading batch of keys.
+        Prim::KeySplit(_)
+        | Prim::KeyFoldIn(_)
+        | Prim::RandomUniform { .. }
+        | Prim::RandomNormal { .. } => {
+            let keys = front(&values[0], axes[0])?;
+            Ok((bind(prim.clone(), &[&keys])?, Some(0)))
+        }
     }
 }
 
