@@ -50,7 +50,7 @@ pub use array::{Array, DType, Element, Hole};
 pub use error::{Error, Result};
 pub use solstice_derive::Module;
 pub use transform::{
-    Axes, Pullback, apply_updates, filter_grad, filter_grad_aux, filter_value_and_grad,
+    Axes, Pullback, apply_updates, custom_vjp, filter_grad, filter_grad_aux, filter_value_and_grad,
     filter_value_and_grad_aux, filter_vmap, grad, hessian, jacfwd, jacrev, jvp, tree_scale, vjp,
     vmap, vmap_with,
 };

@@ -390,3 +390,43 @@ fn stop_gradient_blocks_every_level() {
     assert_eq!(value(&grad(f)(&scalar(3.0)).unwrap()), 9.0);
     assert_eq!(value(&grad(grad(f))(&scalar(3.0)).unwrap()), 0.0);
 }
+
+#[test]
+fn custom_vjp_replaces_the_derivative_in_every_composition() {
+    // Forward: x^3. Backward deliberately not 3x^2 but 10 * ct, so any
+    // route that differentiated the forward function would show.
+    let f = solstice::custom_vjp(
+        |x: &Array| x.mul(x)?.mul(x),
+        |_x: &Array, _y: &Array, ct: &Array| ct.mul_scalar(10.0),
+    );
+    let f = std::sync::Arc::new(f);
+    let xs = f64s(&[1.0, 2.0, 3.0], &[3]);
+    // The forward value is the function's.
+    assert_eq!(
+        f(&xs).unwrap().to_vec::<f64>().unwrap(),
+        vec![1.0, 8.0, 27.0]
+    );
+    let g = {
+        let f = f.clone();
+        move |x: &Array| f(x)?.sum_all()
+    };
+    assert_eq!(
+        grad(&g)(&xs).unwrap().to_vec::<f64>().unwrap(),
+        vec![10.0; 3]
+    );
+    // vmap of grad, and grad of vmap.
+    let per = vmap(grad(|x: &Array| f(x)))(&xs).unwrap();
+    assert_eq!(per.to_vec::<f64>().unwrap(), vec![10.0; 3]);
+    let total = |x: &Array| vmap(|x: &Array| f(x))(x)?.sum_all();
+    assert_eq!(
+        grad(total)(&xs).unwrap().to_vec::<f64>().unwrap(),
+        vec![10.0; 3]
+    );
+    // Forward mode is refused, as in JAX.
+    let err = solstice::jvp(|x: &Array| f(x), &xs, &xs).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("jvp cannot differentiate a custom_vjp function"),
+        "{err}"
+    );
+}

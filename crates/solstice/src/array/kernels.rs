@@ -83,6 +83,11 @@ pub(crate) fn eval(prim: &Prim, xs: &[&Tensor]) -> Result<Tensor> {
         | Prim::KeyFoldIn(_)
         | Prim::RandomUniform { .. }
         | Prim::RandomNormal { .. } => random(prim, x)?,
+        Prim::Custom(_) => {
+            return Err(Error::invalid(
+                "custom_vjp runs its own function, not a kernel; this is a bug in solstice",
+            ));
+        }
     };
     Ok(out)
 }

@@ -148,6 +148,13 @@ impl Array {
         Array::scalar_of(value, self.dtype())
     }
 
+    /// A constant of this array's shape and dtype filled with `value`. It
+    /// does not depend on `self`'s values, so it carries no derivative.
+    pub fn full_like(&self, value: f64) -> Result<Array> {
+        self.check_value("full_like")?;
+        Array::full(self.shape(), value, self.dtype())
+    }
+
     fn binary(&self, other: &Array, prim: Prim) -> Result<Array> {
         let name = prim.name();
         self.check_value(name)?;

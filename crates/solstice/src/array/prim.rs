@@ -11,7 +11,10 @@
 //! checked: binary elementwise primitives see equal logical shapes, `MatMul`
 //! sees equal leading dimensions, `Take` and `IndexAdd` see 1-d indices.
 
-use super::DType;
+use std::sync::Arc;
+
+use super::{Array, DType};
+use crate::error::Result;
 
 /// A comparison, giving `u8` 0 or 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,6 +92,32 @@ pub(crate) enum Prim {
         shape: Vec<usize>,
         dtype: DType,
     },
+    /// A user's function with a user's derivative (`custom_vjp`).
+    Custom(CustomRule),
+}
+
+type Forward = dyn Fn(&Array) -> Result<Array> + Send + Sync;
+type Backward = dyn Fn(&Array, &Array, &Array) -> Result<Array> + Send + Sync;
+
+/// The function and derivative of a `custom_vjp` primitive. Rules compare
+/// by identity.
+#[derive(Clone)]
+pub(crate) struct CustomRule {
+    pub(crate) forward: Arc<Forward>,
+    /// `(x, y, ct) -> ct_x`.
+    pub(crate) backward: Arc<Backward>,
+}
+
+impl PartialEq for CustomRule {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.forward, &other.forward) && Arc::ptr_eq(&self.backward, &other.backward)
+    }
+}
+
+impl std::fmt::Debug for CustomRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CustomRule")
+    }
 }
 
 impl Prim {
@@ -127,6 +156,7 @@ impl Prim {
             Prim::KeyFoldIn(_) => "random_fold_in",
             Prim::RandomUniform { .. } => "random_uniform",
             Prim::RandomNormal { .. } => "random_normal",
+            Prim::Custom(_) => "custom_vjp",
         }
     }
 

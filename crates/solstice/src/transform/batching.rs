@@ -7,10 +7,13 @@
 //! over examples: each primitive stays one kernel call on the whole batch.
 
 use crate::array::Array;
-use crate::array::prim::Prim;
+use std::sync::Arc;
+
+use crate::array::prim::{CustomRule, Prim};
 use crate::error::Result;
 
 use super::trace::bind;
+use super::vmap::vmap;
 
 /// Applies `prim` to batched `values` whose batch axes are `axes`.
 pub(crate) fn apply(
@@ -105,6 +108,23 @@ pub(crate) fn apply(
         Prim::MatMul => matmul(&values[0], axes[0], &values[1], axes[1], size),
         Prim::Take(axis) => take(&values[0], axes[0], &values[1], axes[1], *axis, size),
         Prim::IndexAdd(axis) => index_add(values, axes, *axis, size),
+        Prim::Custom(rule) => {
+            // The batched primitive is the same rule mapped over the batch,
+            // so an outer `grad` still sees the user's derivative.
+            let x = front(&values[0], axes[0])?;
+            let (forward, backward) = (rule.forward.clone(), rule.backward.clone());
+            let batched = CustomRule {
+                forward: Arc::new(move |x: &Array| vmap(|x: &Array| forward(x))(x)),
+                backward: Arc::new(move |x: &Array, y: &Array, ct: &Array| {
+                    vmap(|(x, y, ct): &(Array, Array, Array)| backward(x, y, ct))(&(
+                        x.clone(),
+                        y.clone(),
+                        ct.clone(),
+                    ))
+                }),
+            };
+            Ok((bind(Prim::Custom(batched), &[&x])?, Some(0)))
+        }
         // Random primitives take any leading batch of keys.
         Prim::KeySplit(_)
         | Prim::KeyFoldIn(_)

@@ -123,6 +123,10 @@ pub(crate) fn rule(
             let signed: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
             Ok(Some(tx.mul(&hits)?.sum(&signed)?.div(&hits.sum(&signed)?)?))
         }
+        Prim::Custom(_) => Err(Error::transform(
+            "jvp cannot differentiate a custom_vjp function: it defines only a reverse-mode \
+             derivative; use grad or vjp",
+        )),
         Prim::MatMul => sum_some([
             t[0].as_ref()
                 .map(|ta| bind(Prim::MatMul, &[ta, &x[1]]))

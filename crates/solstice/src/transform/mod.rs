@@ -6,9 +6,11 @@
 //! - `jvp`: forward mode, with each primitive's JVP rule;
 //! - `jac`: `jacfwd`, `jacrev`, `hessian`, from `vmap` over `jvp`/`vjp`;
 //! - `vmap`, `grad`: the public transformations;
+//! - `custom`: `custom_vjp`, a user's derivative as a primitive;
 //! - `updates`: `apply_updates`.
 
 mod batching;
+mod custom;
 pub(crate) mod grad;
 mod jac;
 mod jvp;
@@ -17,6 +19,7 @@ mod updates;
 mod vjp_rules;
 mod vmap;
 
+pub use custom::custom_vjp;
 pub use grad::{
     Pullback, filter_grad, filter_grad_aux, filter_value_and_grad, filter_value_and_grad_aux, grad,
     vjp,

@@ -144,6 +144,7 @@ fn rule(prim: &Prim, inputs: &[Array], output: &Array, ct: &Array) -> Result<Vec
                 None,
             ])
         }
+        Prim::Custom(rule) => one((rule.backward)(x, output, ct)?),
         Prim::IndexAdd(axis) => Ok(vec![
             Some(ct.clone()),
             None,
