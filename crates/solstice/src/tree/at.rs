@@ -26,6 +26,24 @@
 //! ```
 //!
 //! ```compile_fail
+//! // Equinox's `tree_at(where3, pytree, replace=4)`: one value for two nodes.
+//! use solstice::{Array, tree::tree_at_pair};
+//! # fn main() -> solstice::Result<()> {
+//! let t = (1i64, Array::scalar(2.0f32)?);
+//! tree_at_pair(&t, |t| (&mut t.0, &mut t.1), 4)?;
+//! # Ok(()) }
+//! ```
+//!
+//! ```compile_fail
+//! // A replacement of the wrong type for the node.
+//! use solstice::{Array, tree::tree_at};
+//! # fn main() -> solstice::Result<()> {
+//! let t = (1i64, Array::scalar(2.0f32)?);
+//! tree_at(&t, |t| &mut t.0, "hi")?;
+//! # Ok(()) }
+//! ```
+//!
+//! ```compile_fail
 //! // A value that is not a node of the tree.
 //! use solstice::{Array, tree::tree_at};
 //! # fn main() -> solstice::Result<()> {
