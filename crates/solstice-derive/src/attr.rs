@@ -25,6 +25,13 @@ pub(crate) fn field_role(field: &Field) -> syn::Result<Role> {
         None => errors = Some(e),
     };
     for attr in field.attrs.iter().filter(|a| a.path().is_ident("module")) {
+        if matches!(attr.meta, syn::Meta::Path(_)) {
+            push(syn::Error::new(
+                attr.span(),
+                "expected #[module(static)], found a bare #[module]",
+            ));
+            continue;
+        }
         let parsed = attr.parse_nested_meta(|meta| {
             // #[module(static)]
             if meta.path.is_ident("static") {
@@ -39,12 +46,6 @@ pub(crate) fn field_role(field: &Field) -> syn::Result<Role> {
         });
         if let Err(e) = parsed {
             push(e);
-        }
-        if matches!(attr.meta, syn::Meta::Path(_)) {
-            push(syn::Error::new(
-                attr.span(),
-                "expected #[module(static)], found a bare #[module]",
-            ));
         }
     }
     match errors {

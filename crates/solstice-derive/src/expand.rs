@@ -1,7 +1,8 @@
 //! Writing the impls.
 
 use proc_macro2::{TokenStream, TokenTree};
-use quote::quote;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::{DeriveInput, Ident, Index, Type, WherePredicate, parse_quote};
 
 use crate::attr::Role;
@@ -47,9 +48,12 @@ pub(crate) fn module(
         };
         match f.role {
             Role::Child => {
-                visit.push(quote! {
+                // Spanned at the field's type, so a type that is not a tree
+                // is reported at the field, not at the derive.
+                let ty = &f.field.ty;
+                visit.push(quote_spanned! {ty.span()=>
                     path.push(#key);
-                    #p::Tree::visit(&self.#access, path, f);
+                    <#ty as #p::Tree>::visit(&self.#access, path, f);
                     path.pop();
                 });
                 visit_mut.push(quote! {

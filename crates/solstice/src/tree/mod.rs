@@ -34,6 +34,11 @@ use crate::error::Result;
 /// The two visitors walk every array *slot*, holes included, depth first in
 /// field order, passing each slot's path. The other operations of this
 /// module are built on them.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a tree of arrays",
+    label = "not a tree",
+    note = "derive `Module` for it, or mark the field `#[module(static)]` if it is configuration"
+)]
 pub trait Tree: Clone {
     /// Visits every array slot.
     fn visit(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &Array));
