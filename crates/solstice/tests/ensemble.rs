@@ -4,50 +4,13 @@
 mod common;
 
 use common::assert_close;
-use solstice::nn::{Embedding, Linear, Shared};
+use common::lm::{LanguageModel, loss};
 use solstice::random::Key;
 use solstice::tree::{tree_leaves, tree_leaves_with_path};
-use solstice::{Array, Module, Result, filter_grad, filter_vmap, one_hot, vmap};
+use solstice::{Array, filter_grad, filter_vmap, vmap};
 
 const VOCAB: usize = 11;
 const DIM: usize = 6;
-
-#[derive(Module)]
-struct LanguageModel {
-    shared: Shared<(Embedding, Linear)>,
-}
-
-impl LanguageModel {
-    fn new(key: Key) -> Result<Self> {
-        let [k1, k2] = key.split();
-        let embedding = Embedding::new(VOCAB, DIM, k1)?;
-        let linear = Linear::new(DIM, VOCAB, k2)?;
-        let shared = Shared::new(
-            (embedding, linear),
-            |p| &mut p.1.weight,
-            |p| p.0.weight.clone(),
-        )?;
-        Ok(Self { shared })
-    }
-
-    fn forward(&self, tokens: &Array) -> Result<Array> {
-        let (embedding, linear) = self.shared.call()?;
-        assert!(embedding.weight.is(&linear.weight));
-        let values = vmap(|t: &Array| embedding.forward(t))(tokens)?;
-        vmap(|v: &Array| linear.forward(v))(&values)
-    }
-}
-
-fn loss(model: &LanguageModel, (x, y): &(Array, Array)) -> Result<Array> {
-    let logits = model.forward(x)?;
-    let onehot = one_hot(y, VOCAB, logits.dtype())?;
-    logits
-        .log_softmax(-1)?
-        .mul(&onehot)?
-        .sum(&[-1])?
-        .mean_all()?
-        .neg()
-}
 
 fn row(a: &Array, i: usize) -> Array {
     a.take(&Array::scalar(i as u32).unwrap(), 0).unwrap()
@@ -55,7 +18,7 @@ fn row(a: &Array, i: usize) -> Array {
 
 #[test]
 fn per_example_gradients_of_the_tied_model_equal_a_loop() {
-    let model = LanguageModel::new(Key::new(0)).unwrap();
+    let model = LanguageModel::new(VOCAB, DIM, Key::new(0)).unwrap();
     // Four sequences of five tokens.
     let tokens: Vec<u32> = (0..20).map(|i| (i * 7 + 3) % VOCAB as u32).collect();
     let targets: Vec<u32> = (0..20).map(|i| (i * 5 + 1) % VOCAB as u32).collect();
@@ -92,7 +55,7 @@ fn per_example_gradients_of_the_tied_model_equal_a_loop() {
 fn an_ensemble_built_with_filter_vmap_matches_separate_models() {
     let members = 8;
     let keys = Key::new(0).split_batch(members);
-    let ensemble = filter_vmap(|k: &Key| LanguageModel::new(k.clone()))(&keys).unwrap();
+    let ensemble = filter_vmap(|k: &Key| LanguageModel::new(VOCAB, DIM, k.clone()))(&keys).unwrap();
 
     // Stacked leaves: the tied matrix is still one leaf, now with a leading
     // member axis.
@@ -112,7 +75,7 @@ fn an_ensemble_built_with_filter_vmap_matches_separate_models() {
     assert_eq!(logits.shape(), &[members, 7, VOCAB]);
 
     for (i, key) in Key::new(0).split_n(members).into_iter().enumerate() {
-        let single = LanguageModel::new(key).unwrap();
+        let single = LanguageModel::new(VOCAB, DIM, key).unwrap();
         let (e, l) = single.shared.call().unwrap();
         assert_close(
             &row(&tree_leaves(&ensemble)[0], i),

@@ -4,10 +4,11 @@
 
 mod common;
 
+use common::lm::{LanguageModel, cross_entropy};
 use common::{Case, Fixture, assert_close};
 use solstice::nn::{Embedding, Features, Linear, LinearOptions, Shared};
 use solstice::random::Key;
-use solstice::{Array, DType, Module, Result, apply_updates, filter_value_and_grad, one_hot, vmap};
+use solstice::{Array, DType, Result, apply_updates, filter_value_and_grad, one_hot, vmap};
 
 /// Weights are drawn bit for bit as JAX draws them, so they compare exactly
 /// (up to the last bit of f32 arithmetic in `uniform`'s scaling).
@@ -117,41 +118,6 @@ fn embedding_initialisation_and_lookup_match_equinox() {
     assert_close(&y, &case.array("y"), 0.0, "lookup");
 }
 
-#[derive(Module)]
-struct LanguageModel {
-    shared: Shared<(Embedding, Linear)>,
-}
-
-impl LanguageModel {
-    fn new(key: Key) -> Result<Self> {
-        let [k1, k2] = key.split();
-        let embedding = Embedding::new(11, 6, k1)?;
-        let linear = Linear::new(6, 11, k2)?;
-        let shared = Shared::new(
-            (embedding, linear),
-            |p| &mut p.1.weight,
-            |p| p.0.weight.clone(),
-        )?;
-        Ok(Self { shared })
-    }
-
-    fn forward(&self, tokens: &Array) -> Result<Array> {
-        let (embedding, linear) = self.shared.call()?;
-        let values = vmap(|t: &Array| embedding.forward(t))(tokens)?;
-        vmap(|v: &Array| linear.forward(v))(&values)
-    }
-}
-
-fn cross_entropy(logits: &Array, targets: &Array) -> Result<Array> {
-    let onehot = one_hot(targets, logits.shape()[1], logits.dtype())?;
-    logits
-        .log_softmax(-1)?
-        .mul(&onehot)?
-        .sum(&[-1])?
-        .mean_all()?
-        .neg()
-}
-
 #[test]
 fn seed_language_model_matches_equinox() {
     let fixture = Fixture::load("language_model.json");
@@ -166,7 +132,7 @@ fn seed_language_model_matches_equinox() {
         case.array("k2_data").to_vec::<u32>().unwrap()
     );
 
-    let model = LanguageModel::new(Key::new(0)).unwrap();
+    let model = LanguageModel::new(11, 6, Key::new(0)).unwrap();
     let python = case.str("model_pformat").replace("True", "true");
     let python = python.replace(
         "<function LanguageModel.__init__.<locals>.<lambda>>",

@@ -6,6 +6,7 @@ mod common;
 
 use std::cell::Cell;
 
+use common::lm::{LanguageModel, cross_entropy};
 use common::{assert_close, f32s};
 use solstice::nn::{Embedding, Linear, Shared};
 use solstice::random::Key;
@@ -156,45 +157,8 @@ fn multi_shared_with_transform() {
     assert_eq!(paths, [".pytree[0].weight", ".pytree[1].value_proj.weight"]);
 }
 
-/// The seed's language model, for the tied-gradient checks.
-#[derive(Module)]
-struct LanguageModel {
-    shared: Shared<(Embedding, Linear)>,
-}
-
 const VOCAB: usize = 7;
 const DIM: usize = 5;
-
-impl LanguageModel {
-    fn new(key: Key) -> solstice::Result<Self> {
-        let [k1, k2] = key.split();
-        let embedding = Embedding::new(VOCAB, DIM, k1)?;
-        let linear = Linear::new(DIM, VOCAB, k2)?;
-        let shared = Shared::new(
-            (embedding, linear),
-            |p| &mut p.1.weight,
-            |p| p.0.weight.clone(),
-        )?;
-        Ok(LanguageModel { shared })
-    }
-
-    fn forward(&self, tokens: &Array) -> solstice::Result<Array> {
-        let (embedding, linear) = self.shared.call()?;
-        assert!(embedding.weight.is(&linear.weight));
-        let values = vmap(|t: &Array| embedding.forward(t))(tokens)?;
-        vmap(|v: &Array| linear.forward(v))(&values)
-    }
-}
-
-fn cross_entropy(logits: &Array, targets: &Array) -> solstice::Result<Array> {
-    let onehot = solstice::one_hot(targets, logits.shape()[1], logits.dtype())?;
-    logits
-        .log_softmax(-1)?
-        .mul(&onehot)?
-        .sum(&[-1])?
-        .mean_all()?
-        .neg()
-}
 
 fn tokens() -> (Array, Array) {
     (
@@ -205,7 +169,7 @@ fn tokens() -> (Array, Array) {
 
 #[test]
 fn tied_gradient_is_the_sum_of_both_uses() {
-    let model = LanguageModel::new(Key::new(0)).unwrap();
+    let model = LanguageModel::new(VOCAB, DIM, Key::new(0)).unwrap();
     let (x, y) = tokens();
     let loss = |m: &LanguageModel, (x, y): &(Array, Array)| cross_entropy(&m.forward(x)?, y);
     let (value, grads) = filter_value_and_grad(loss)(&model, &(x.clone(), y.clone())).unwrap();
@@ -296,7 +260,7 @@ fn tied_gradient_flows_through_a_transpose() {
 
 #[test]
 fn placeholder_used_as_a_number_says_to_call_shared() {
-    let model = LanguageModel::new(Key::new(0)).unwrap();
+    let model = LanguageModel::new(VOCAB, DIM, Key::new(0)).unwrap();
     let head = &model.shared.pytree().1;
     let err = head.forward(&f32s(&[0.0; DIM], &[DIM])).unwrap_err();
     assert!(err.is_hole());

@@ -27,7 +27,7 @@ use candle_core::{Device, Tensor};
 
 pub use dtype::{DType, Element};
 pub(crate) use kernels::eval as eval_kernel;
-pub(crate) use ops::broadcast_shapes;
+pub(crate) use ops::{broadcast_shapes, resolve_axis};
 
 use crate::error::{Error, Kind, Result};
 use crate::transform::trace::Tracer;

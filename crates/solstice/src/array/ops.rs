@@ -37,7 +37,7 @@ pub(crate) fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
 }
 
 /// Resolves a possibly negative axis against `rank`.
-fn resolve_axis(op: &str, axis: isize, rank: usize) -> Result<usize> {
+pub(crate) fn resolve_axis(op: &str, axis: isize, rank: usize) -> Result<usize> {
     let r = rank as isize;
     if axis < -r || axis >= r {
         return Err(Error::shape(format!(

@@ -177,22 +177,41 @@ fn escaped() -> Error {
     )
 }
 
-/// The frame's own view of `a`: its batched value and axis, if it is one of
-/// this frame's tracers.
-fn batch_view(frame: &Frame, a: &Array) -> (Array, Option<usize>) {
-    match a.tracer() {
-        Some(Tracer {
-            level,
-            kind: TracerKind::Batch { value, axis },
-            ..
-        }) if *level == frame.level => (value.clone(), Some(*axis)),
+/// The payload of `a` if it is one of `frame`'s own tracers.
+fn own<'a>(frame: &Frame, a: &'a Array) -> Option<&'a TracerKind> {
+    a.tracer()
+        .filter(|t| t.level == frame.level)
+        .map(|t| &t.kind)
+}
+
+fn make_tracer(frame: &Frame, shape: Vec<usize>, dtype: crate::DType, kind: TracerKind) -> Array {
+    let tracer = Tracer {
+        level: frame.level,
+        frame: frame.id,
+        kind,
+    };
+    Array::from_tracer(shape, dtype, tracer)
+}
+
+/// If `a` is a batch tracer of `frame`, its value and batch axis;
+/// otherwise `a` itself, unbatched.
+pub(crate) fn unwrap_batch(frame: &Frame, a: &Array) -> (Array, Option<usize>) {
+    match own(frame, a) {
+        Some(TracerKind::Batch { value, axis }) => (value.clone(), Some(*axis)),
         _ => (a.clone(), None),
     }
 }
 
+pub(crate) fn make_batch_tracer(frame: &Frame, value: Array, axis: usize) -> Array {
+    let mut shape = value.shape().to_vec();
+    shape.remove(axis);
+    let dtype = value.dtype();
+    make_tracer(frame, shape, dtype, TracerKind::Batch { value, axis })
+}
+
 fn batch_process(frame: &Frame, size: usize, prim: Prim, args: &[&Array]) -> Result<Array> {
     let (values, axes): (Vec<Array>, Vec<Option<usize>>) =
-        args.iter().map(|a| batch_view(frame, a)).unzip();
+        args.iter().map(|a| unwrap_batch(frame, a)).unzip();
     let (out, axis) = batching::apply(&prim, &values, &axes, size)?;
     Ok(match axis {
         Some(axis) => make_batch_tracer(frame, out, axis),
@@ -200,40 +219,23 @@ fn batch_process(frame: &Frame, size: usize, prim: Prim, args: &[&Array]) -> Res
     })
 }
 
-pub(crate) fn make_batch_tracer(frame: &Frame, value: Array, axis: usize) -> Array {
-    let mut shape = value.shape().to_vec();
-    shape.remove(axis);
-    let dtype = value.dtype();
-    Array::from_tracer(
-        shape,
-        dtype,
-        Tracer {
-            level: frame.level,
-            frame: frame.id,
-            kind: TracerKind::Batch { value, axis },
-        },
-    )
-}
-
-/// If `a` is a batch tracer of `frame`, its value and batch axis.
-pub(crate) fn unwrap_batch(frame: &Frame, a: &Array) -> (Array, Option<usize>) {
-    batch_view(frame, a)
-}
-
-fn grad_view(frame: &Frame, a: &Array) -> (Array, Option<usize>) {
-    match a.tracer() {
-        Some(Tracer {
-            level,
-            kind: TracerKind::Grad { primal, node },
-            ..
-        }) if *level == frame.level => (primal.clone(), Some(*node)),
+/// If `a` is a grad tracer of `frame`, its primal and tape node; otherwise
+/// `a` itself, untracked.
+pub(crate) fn unwrap_grad(frame: &Frame, a: &Array) -> (Array, Option<usize>) {
+    match own(frame, a) {
+        Some(TracerKind::Grad { primal, node }) => (primal.clone(), Some(*node)),
         _ => (a.clone(), None),
     }
 }
 
+pub(crate) fn make_grad_tracer(frame: &Frame, primal: Array, node: usize) -> Array {
+    let (shape, dtype) = (primal.shape().to_vec(), primal.dtype());
+    make_tracer(frame, shape, dtype, TracerKind::Grad { primal, node })
+}
+
 fn grad_process(frame: &Frame, tape: &RefCell<Tape>, prim: Prim, args: &[&Array]) -> Result<Array> {
     let (primals, nodes): (Vec<Array>, Vec<Option<usize>>) =
-        args.iter().map(|a| grad_view(frame, a)).unzip();
+        args.iter().map(|a| unwrap_grad(frame, a)).unzip();
     let refs: Vec<&Array> = primals.iter().collect();
     let out = bind(prim.clone(), &refs)?;
     if !prim.is_differentiable() || !out.dtype().is_float() {
@@ -243,50 +245,18 @@ fn grad_process(frame: &Frame, tape: &RefCell<Tape>, prim: Prim, args: &[&Array]
     Ok(make_grad_tracer(frame, out, node))
 }
 
-pub(crate) fn make_grad_tracer(frame: &Frame, primal: Array, node: usize) -> Array {
-    let shape = primal.shape().to_vec();
-    let dtype = primal.dtype();
-    Array::from_tracer(
-        shape,
-        dtype,
-        Tracer {
-            level: frame.level,
-            frame: frame.id,
-            kind: TracerKind::Grad { primal, node },
-        },
-    )
-}
-
-/// If `a` is a grad tracer of `frame`, its primal and tape node.
-pub(crate) fn unwrap_grad(frame: &Frame, a: &Array) -> (Array, Option<usize>) {
-    grad_view(frame, a)
-}
-
 /// If `a` is a jvp tracer of `frame`, its primal and tangent (`None` for a
 /// zero tangent); otherwise `a` itself with a zero tangent.
 pub(crate) fn unwrap_jvp(frame: &Frame, a: &Array) -> (Array, Option<Array>) {
-    match a.tracer() {
-        Some(Tracer {
-            level,
-            kind: TracerKind::Jvp { primal, tangent },
-            ..
-        }) if *level == frame.level => (primal.clone(), tangent.clone()),
+    match own(frame, a) {
+        Some(TracerKind::Jvp { primal, tangent }) => (primal.clone(), tangent.clone()),
         _ => (a.clone(), None),
     }
 }
 
 pub(crate) fn make_jvp_tracer(frame: &Frame, primal: Array, tangent: Option<Array>) -> Array {
-    let shape = primal.shape().to_vec();
-    let dtype = primal.dtype();
-    Array::from_tracer(
-        shape,
-        dtype,
-        Tracer {
-            level: frame.level,
-            frame: frame.id,
-            kind: TracerKind::Jvp { primal, tangent },
-        },
-    )
+    let (shape, dtype) = (primal.shape().to_vec(), primal.dtype());
+    make_tracer(frame, shape, dtype, TracerKind::Jvp { primal, tangent })
 }
 
 fn jvp_process(frame: &Frame, prim: Prim, args: &[&Array]) -> Result<Array> {

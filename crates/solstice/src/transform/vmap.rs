@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use crate::array::Array;
+use crate::array::{Array, resolve_axis};
 use crate::error::{Error, Result};
 use crate::tree::{KeyPath, PathKey, Tree, tree_map, tree_slots, with_slots};
 
@@ -49,17 +49,7 @@ impl Axes {
 }
 
 fn resolve(api: &str, axis: isize, rank: usize, path: &KeyPath) -> Result<usize> {
-    let r = rank as isize;
-    if axis < -r || axis >= r {
-        return Err(Error::shape(format!(
-            "{api} got axis {axis} for the array at {path}, which has rank {rank}"
-        )));
-    }
-    Ok(if axis < 0 {
-        (axis + r) as usize
-    } else {
-        axis as usize
-    })
+    resolve_axis(api, axis, rank).map_err(|e| e.context(format!("at {path}")))
 }
 
 /// Vectorises `f` over axis 0 of every array in its input tree: Equinox's

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: fixture loading and closeness.
 #![allow(dead_code)]
 
+pub mod lm;
+
 use serde_json::Value;
 use solstice::{Array, DType};
 
