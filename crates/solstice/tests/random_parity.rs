@@ -262,8 +262,8 @@ fn bernoulli_matches_jax() {
         if case.fields["p_dtype"] != "float32" {
             continue;
         }
-        let got = random::bernoulli(case.key(), case.f64_field("p"), &case.shape())
-            .expect("bernoulli");
+        let got =
+            random::bernoulli(case.key(), case.f64_field("p"), &case.shape()).expect("bernoulli");
         assert_eq!(got.dtype(), DType::U8);
         assert_eq!(got.shape(), case.shape().as_slice(), "{}", case.name());
         let want: Vec<u8> = case.data.iter().map(|&v| v as u8).collect();
@@ -301,7 +301,10 @@ fn samplers_reject_what_jax_rejects() {
     let key = Key::new(0);
     let err = random::truncated_normal(key, -1.0, 1.0, &[2], DType::I32).unwrap_err();
     assert!(err.is_dtype_mismatch());
-    assert!(err.to_string().starts_with("random::truncated_normal"), "{err}");
+    assert!(
+        err.to_string().starts_with("random::truncated_normal"),
+        "{err}"
+    );
     let err = random::randint(key, &[2], 0, 3, DType::F32).unwrap_err();
     assert!(err.is_dtype_mismatch());
     assert!(err.to_string().starts_with("random::randint"), "{err}");

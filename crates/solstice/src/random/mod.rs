@@ -153,7 +153,10 @@ pub fn randint(key: Key, shape: &[usize], minval: i32, maxval: i32, dtype: DType
             "random::randint samples i32 (JAX's default integer) but was asked for {dtype}"
         )));
     }
-    Array::from_vec(sample::randint_i32(key.data(), shape, minval, maxval), shape)
+    Array::from_vec(
+        sample::randint_i32(key.data(), shape, minval, maxval),
+        shape,
+    )
 }
 
 /// A random permutation of `0..n` as an `i32` vector:
