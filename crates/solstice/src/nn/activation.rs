@@ -36,6 +36,16 @@ use crate::error::Result;
 use crate::tree::{KeyPath, Structure, Tree};
 
 /// `max(x, 0)`; its derivative at 0 is 0, as `jax.nn.relu`'s.
+///
+/// # Examples
+///
+/// ```
+/// use solstice::{Array, nn::activation};
+/// # fn main() -> solstice::Result<()> {
+/// let x = Array::from_vec(vec![-2.0f32, 0.0, 3.0], &[3])?;
+/// assert_eq!(activation::relu(&x)?.to_vec::<f32>()?, vec![0.0, 0.0, 3.0]);
+/// # Ok(()) }
+/// ```
 pub fn relu(x: &Array) -> Result<Array> {
     x.relu()
 }
@@ -64,6 +74,18 @@ pub fn gelu(x: &Array) -> Result<Array> {
 /// The tanh approximation of GELU,
 /// `x/2 (1 + tanh(√(2/π) (x + 0.044715 x³)))`: `jax.nn.gelu(x)` with its
 /// default `approximate=True`.
+///
+/// # Examples
+///
+/// ```
+/// use solstice::{Array, nn::activation};
+/// # fn main() -> solstice::Result<()> {
+/// let x = Array::from_vec(vec![0.0f64, 1.0], &[2])?;
+/// let y = activation::gelu_tanh(&x)?.to_vec::<f64>()?;
+/// assert_eq!(y[0], 0.0);
+/// assert!((y[1] - 0.841_191_990_608_276_8).abs() < 1e-12);
+/// # Ok(()) }
+/// ```
 pub fn gelu_tanh(x: &Array) -> Result<Array> {
     let sqrt_2_over_pi = (2.0 / std::f64::consts::PI).sqrt();
     let cube = x.mul(x)?.mul(x)?;
@@ -75,16 +97,48 @@ pub fn gelu_tanh(x: &Array) -> Result<Array> {
 }
 
 /// `x σ(x)`: `jax.nn.silu`, also called swish.
+///
+/// # Examples
+///
+/// ```
+/// use solstice::{Array, nn::activation};
+/// # fn main() -> solstice::Result<()> {
+/// let x = Array::from_vec(vec![0.0f64, 2.0], &[2])?;
+/// let y = activation::silu(&x)?.to_vec::<f64>()?;
+/// assert_eq!(y[0], 0.0);
+/// assert!((y[1] - 2.0 / (1.0 + (-2.0f64).exp())).abs() < 1e-15);
+/// # Ok(()) }
+/// ```
 pub fn silu(x: &Array) -> Result<Array> {
     x.mul(&x.sigmoid()?)
 }
 
 /// `tanh x`.
+///
+/// # Examples
+///
+/// ```
+/// use solstice::{Array, nn::activation};
+/// # fn main() -> solstice::Result<()> {
+/// let y = activation::tanh(&Array::from_vec(vec![0.0f64, 1.0], &[2])?)?.to_vec::<f64>()?;
+/// assert_eq!(y, vec![0.0, 1f64.tanh()]);
+/// # Ok(()) }
+/// ```
 pub fn tanh(x: &Array) -> Result<Array> {
     x.tanh()
 }
 
 /// `σ(x) = 1 / (1 + e^-x)`: `jax.nn.sigmoid`.
+///
+/// # Examples
+///
+/// ```
+/// use solstice::{Array, nn::activation};
+/// # fn main() -> solstice::Result<()> {
+/// let y = activation::sigmoid(&Array::from_vec(vec![0.0f32], &[1])?)?;
+/// assert_eq!(y.to_vec::<f32>()?, vec![0.5]);
+/// # Ok(()) }
+/// ```
 pub fn sigmoid(x: &Array) -> Result<Array> {
     x.sigmoid()
 }
@@ -92,6 +146,21 @@ pub fn sigmoid(x: &Array) -> Result<Array> {
 /// `log(1 + e^x)`, as `jax.nn.softplus`: computed as
 /// `m + log(e^(x-m) + e^-m)` with `m = max(x, 0)`, so that neither
 /// exponential overflows and the derivative is exactly `σ(x)` (½ at 0).
+///
+/// # Examples
+///
+/// ```
+/// use solstice::{Array, nn::activation};
+/// # fn main() -> solstice::Result<()> {
+/// use solstice::grad;
+/// let x = Array::from_vec(vec![-100.0f64, 0.0, 100.0], &[3])?;
+/// assert_eq!(activation::softplus(&x)?.to_vec::<f64>()?[2], 100.0);
+/// // The derivative is the sigmoid, without overflow at either end.
+/// let d = grad(|x: &Array| activation::softplus(x)?.sum_all())(&x)?.to_vec::<f64>()?;
+/// assert_eq!(d[1], 0.5);
+/// assert!(d[0] < 1e-40 && d[2] == 1.0);
+/// # Ok(()) }
+/// ```
 pub fn softplus(x: &Array) -> Result<Array> {
     let zero = Array::scalar_of(0.0, x.dtype())?;
     let m = x.maximum(&zero)?.stop_gradient()?;
@@ -100,6 +169,16 @@ pub fn softplus(x: &Array) -> Result<Array> {
 }
 
 /// `x`, unchanged: the default final activation of [`MLP`](super::MLP).
+///
+/// # Examples
+///
+/// ```
+/// use solstice::{Array, nn::activation};
+/// # fn main() -> solstice::Result<()> {
+/// let x = Array::from_vec(vec![1.0f32], &[1])?;
+/// assert!(activation::identity(&x)?.is(&x));
+/// # Ok(()) }
+/// ```
 pub fn identity(x: &Array) -> Result<Array> {
     Ok(x.clone())
 }

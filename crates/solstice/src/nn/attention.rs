@@ -170,6 +170,27 @@ impl MultiheadAttention {
     }
 
     /// Attention with the given options.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use solstice::{nn::{MultiheadAttention, MultiheadAttentionOptions}, random::Key};
+    /// # fn main() -> solstice::Result<()> {
+    /// let options = MultiheadAttentionOptions {
+    ///     key_size: Some(5),
+    ///     output_size: Some(3),
+    ///     qk_size: Some(2),
+    ///     use_query_bias: true,
+    ///     ..MultiheadAttentionOptions::default()
+    /// };
+    /// let attention = MultiheadAttention::with_options(4, 8, options, Key::new(0))?;
+    /// assert_eq!(attention.query_proj.weight.shape(), &[8, 8]); // 4 heads x qk_size 2
+    /// assert_eq!(attention.key_proj.weight.shape(), &[8, 5]);
+    /// assert_eq!(attention.value_proj.weight.shape(), &[8, 8]); // vo_size 8 / 4 = 2
+    /// assert_eq!(attention.output_proj.weight.shape(), &[3, 8]);
+    /// assert!(attention.query_proj.bias.is_some() && attention.key_proj.bias.is_none());
+    /// # Ok(()) }
+    /// ```
     pub fn with_options(
         num_heads: usize,
         query_size: usize,
@@ -261,6 +282,24 @@ impl MultiheadAttention {
 
     /// [`forward`](Self::forward) with the dropout's `inference` flag
     /// overridden when `Some`, as Equinox's `inference=` argument.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use solstice::{DType, nn::{MultiheadAttention, MultiheadAttentionOptions}, random::{self, Key}};
+    /// # fn main() -> solstice::Result<()> {
+    /// let options = MultiheadAttentionOptions { dropout_p: 0.5, ..MultiheadAttentionOptions::default() };
+    /// let attention = MultiheadAttention::with_options(2, 4, options, Key::new(0))?;
+    /// let x = random::normal(Key::new(1), &[3, 4], DType::F32)?;
+    /// // Training: dropout on the attention weights needs a key.
+    /// assert!(attention.forward(&x, &x, &x, None, None).is_err());
+    /// let train = attention.forward(&x, &x, &x, None, Some(Key::new(2)))?;
+    /// // Inference: no dropout, no key.
+    /// let eval = attention.forward_with(&x, &x, &x, None, None, Some(true))?;
+    /// assert_eq!(train.shape(), eval.shape());
+    /// assert_ne!(train.to_vec::<f32>()?, eval.to_vec::<f32>()?);
+    /// # Ok(()) }
+    /// ```
     pub fn forward_with(
         &self,
         query: &Array,

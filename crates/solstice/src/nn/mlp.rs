@@ -106,6 +106,20 @@ pub struct MLP {
 
 impl MLP {
     /// A ReLU network with biases, in f32.
+    ///
+    /// # Examples
+    ///
+    /// A scalar-to-scalar network, as Equinox's `MLP("scalar", "scalar", ...)`.
+    ///
+    /// ```
+    /// use solstice::{Array, nn::{Features, MLP}, random::Key};
+    /// # fn main() -> solstice::Result<()> {
+    /// let mlp = MLP::new(Features::Scalar, Features::Scalar, 16, 2, Key::new(0))?;
+    /// assert_eq!(mlp.layers[0].weight.shape(), &[16, 1]);
+    /// let y = mlp.forward(&Array::scalar(0.5f32)?)?;
+    /// assert_eq!(y.shape(), &[] as &[usize]);
+    /// # Ok(()) }
+    /// ```
     pub fn new(
         in_size: impl Into<Features>,
         out_size: impl Into<Features>,

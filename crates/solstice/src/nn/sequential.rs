@@ -89,6 +89,24 @@ impl<L: Layers> Sequential<L> {
 
     /// `x` through every layer. A `key`, if given, is split into one key
     /// per layer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use solstice::{Array, DType, nn::{Dropout, Identity, Sequential}, random::Key};
+    /// # fn main() -> solstice::Result<()> {
+    /// let model = Sequential::new((Identity::new(), Dropout::new(0.5)?));
+    /// let x = Array::ones(&[6], DType::F32)?;
+    /// let y = model.forward(&x, Some(Key::new(0)))?;
+    /// // The dropout, second of two layers, got the second key of the split.
+    /// let [_, second] = Key::new(0).split();
+    /// let by_hand = Dropout::new(0.5)?.forward(&x, Some(second), None)?;
+    /// assert_eq!(y.to_vec::<f32>()?, by_hand.to_vec::<f32>()?);
+    /// // Without a key the dropout fails, and the error names the layer.
+    /// let err = model.forward(&x, None).unwrap_err();
+    /// assert!(err.to_string().starts_with("in Sequential layer 1: Dropout::forward needs a key"));
+    /// # Ok(()) }
+    /// ```
     pub fn forward(&self, x: &Array, key: Option<Key>) -> Result<Array> {
         let n = self.layers.count();
         let keys: Vec<Option<Key>> = match key {
