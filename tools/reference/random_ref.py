@@ -2,7 +2,8 @@
 
 Writes `random.json`: key data from integer seeds, `split`, `fold_in`, raw
 32-bit `bits`, `uniform` / `normal` / `truncated_normal` / `bernoulli`
-samples in float32 and float64, int32 `randint`, and `permutation`.
+samples in float32 and float64, int32 `randint`, and `permutation`; the
+`api_*` cases call the samplers as a user would in JAX's default mode.
 
 Everything uses JAX's defaults (threefry2x32 with
 `jax_threefry_partitionable=True`, CPU backend). Seeds are turned into keys
@@ -258,6 +259,59 @@ def _key_cases():
     return cases
 
 
+def _api_cases():
+    """Cases for solstice's Array-level samplers with the arguments a user
+    passes in JAX's default mode: multi-dimensional and 0-d shapes, a
+    Python-float `p`, and the edge probabilities 0 and 1."""
+    cases = []
+    kd = _kd(jax.random.key(5))
+    for shape in [(2, 3), ()]:
+        cases.append(
+            fx.case(
+                f"api_truncated_normal_{_shape_name(shape)}",
+                jax.random.truncated_normal(_key(kd), -1.0, 1.0, shape, jnp.float32),
+                op="truncated_normal",
+                key=kd,
+                lower=-1.0,
+                upper=1.0,
+            )
+        )
+    for p, shape in [(0.25, (4, 5)), (0.0, (6,)), (1.0, (6,)), (0.5, ())]:
+        sample = jax.random.bernoulli(_key(kd), p, shape)
+        cases.append(
+            fx.case(
+                f"api_bernoulli_{p}_{_shape_name(shape)}",
+                np.asarray(sample).astype(np.uint32),
+                op="bernoulli",
+                key=kd,
+                p=p,
+                p_dtype="float32",
+                output_dtype="bool",
+            )
+        )
+    for shape in [(2, 3), ()]:
+        cases.append(
+            fx.case(
+                f"api_randint_{_shape_name(shape)}",
+                jax.random.randint(_key(kd), shape, -3, 3),
+                op="randint",
+                key=kd,
+                minval=-3,
+                maxval=3,
+            )
+        )
+    cases.append(
+        fx.case(
+            "api_permutation_7",
+            jax.random.permutation(_key(kd), 7),
+            op="permutation",
+            key=kd,
+            n=7,
+        )
+    )
+    return cases
+
+
 def _write_f64_part(out_dir):
     """Child-interpreter entry point: float64 cases into a partial file."""
     assert jax.config.jax_enable_x64, "must run with JAX_ENABLE_X64=1"
@@ -266,7 +320,7 @@ def _write_f64_part(out_dir):
 
 def write(out_dir):
     with jax.enable_x64(False):
-        cases = _key_cases() + _sampler_cases("float32")
+        cases = _key_cases() + _sampler_cases("float32") + _api_cases()
     with tempfile.TemporaryDirectory() as tmp:
         fx.run_x64(__file__, tmp)
         with open(os.path.join(tmp, PART_F64), encoding="utf-8") as f:

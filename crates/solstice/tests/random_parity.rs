@@ -246,3 +246,79 @@ fn samples_have_the_requested_size() {
         assert_eq!(z.to_vec::<f64>().expect("to_vec").len(), n);
     }
 }
+
+#[test]
+fn truncated_normal_matches_jax() {
+    for (dtype, name) in [(DType::F32, "float32"), (DType::F64, "float64")] {
+        for case in cases("truncated_normal", name) {
+            let (lo, hi) = (case.f64_field("lower"), case.f64_field("upper"));
+            let got = random::truncated_normal(case.key(), lo, hi, &case.shape(), dtype)
+                .expect("truncated_normal");
+            assert_eq!(got.shape(), case.shape().as_slice(), "{}", case.name());
+            let got = got.to_vec::<f64>().expect("to_vec");
+            // Widening to f64 is exact, so this is a bitwise comparison.
+            let got: Vec<u64> = got.iter().map(|x| x.to_bits()).collect();
+            let want: Vec<u64> = case.data.iter().map(|x| x.to_bits()).collect();
+            assert_same(case.name(), &got, &want);
+        }
+    }
+}
+
+#[test]
+fn bernoulli_matches_jax() {
+    let mut checked = 0;
+    for case in cases("bernoulli", "uint32") {
+        // The public sampler is JAX's default: a float32 probability.
+        if case.fields["p_dtype"] != "float32" {
+            continue;
+        }
+        let got =
+            random::bernoulli(case.key(), case.f64_field("p"), &case.shape()).expect("bernoulli");
+        assert_eq!(got.dtype(), DType::U8);
+        assert_eq!(got.shape(), case.shape().as_slice(), "{}", case.name());
+        let want: Vec<u8> = case.data.iter().map(|&v| v as u8).collect();
+        assert_same(case.name(), &got.to_vec::<u8>().expect("to_vec"), &want);
+        checked += 1;
+    }
+    assert!(checked >= 4);
+}
+
+#[test]
+fn randint_matches_jax() {
+    for case in cases("randint", "int32") {
+        let lo = i32::try_from(case.fields["minval"].as_i64().expect("minval")).expect("i32");
+        let hi = i32::try_from(case.fields["maxval"].as_i64().expect("maxval")).expect("i32");
+        let got = random::randint(case.key(), &case.shape(), lo, hi, DType::I32).expect("randint");
+        assert_eq!(got.shape(), case.shape().as_slice(), "{}", case.name());
+        let want: Vec<i32> = case.data.iter().map(|&v| v as i32).collect();
+        assert_same(case.name(), &got.to_vec::<i32>().expect("to_vec"), &want);
+    }
+}
+
+#[test]
+fn permutation_matches_jax() {
+    for case in cases("permutation", "int32") {
+        let n = usize::try_from(case.u64_field("n")).expect("usize");
+        let got = random::permutation(case.key(), n).expect("permutation");
+        assert_eq!(got.dtype(), DType::I32);
+        let want: Vec<i32> = case.data.iter().map(|&v| v as i32).collect();
+        assert_same(case.name(), &got.to_vec::<i32>().expect("to_vec"), &want);
+    }
+}
+
+#[test]
+fn samplers_reject_what_jax_rejects() {
+    let key = Key::new(0);
+    let err = random::truncated_normal(key, -1.0, 1.0, &[2], DType::I32).unwrap_err();
+    assert!(err.is_dtype_mismatch());
+    assert!(
+        err.to_string().starts_with("random::truncated_normal"),
+        "{err}"
+    );
+    let err = random::randint(key, &[2], 0, 3, DType::F32).unwrap_err();
+    assert!(err.is_dtype_mismatch());
+    assert!(err.to_string().starts_with("random::randint"), "{err}");
+    // An empty range gives `minval` everywhere, as in JAX.
+    let same = random::randint(key, &[4], 9, 2, DType::I32).unwrap();
+    assert_eq!(same.to_vec::<i32>().unwrap(), vec![9; 4]);
+}

@@ -15,7 +15,8 @@ use solstice::{Array, Module, apply_updates, filter_grad, filter_value_and_grad,
 
 /// Stands in for Equinox's `MultiheadAttention` in its `Shared` tests: a
 /// block with key, query and value projections and a forward that uses all
-/// three. (The Equinox-parity issue restores the real attention layer.)
+/// three. `shared_attention.rs` runs the same tests with the real
+/// `MultiheadAttention`.
 #[derive(Module)]
 struct Block {
     query_proj: Linear,

@@ -1,10 +1,44 @@
 //! Layers, each on a single example as in Equinox; batch them with
 //! [`vmap`](crate::vmap).
+//!
+//! | layer | Equinox |
+//! | --- | --- |
+//! | [`Linear`] | `eqx.nn.Linear` |
+//! | [`Embedding`] | `eqx.nn.Embedding` |
+//! | [`MLP`] | `eqx.nn.MLP` |
+//! | [`LayerNorm`], [`RMSNorm`] | `eqx.nn.LayerNorm`, `eqx.nn.RMSNorm` |
+//! | [`Dropout`] | `eqx.nn.Dropout` |
+//! | [`MultiheadAttention`] | `eqx.nn.MultiheadAttention` |
+//! | [`RotaryPositionalEmbedding`] | `eqx.nn.RotaryPositionalEmbedding` |
+//! | [`Sequential`], [`Identity`], [`Lambda`] | `eqx.nn.Sequential`, `Identity`, `Lambda` |
+//! | [`Shared`] | `eqx.nn.Shared` |
+//!
+//! Activation functions are in [`activation`].
 
+pub mod activation;
+mod attention;
+mod dropout;
 mod embedding;
+mod identity;
+mod lambda;
+mod layer_norm;
 mod linear;
+mod mlp;
+mod rms_norm;
+mod rotary;
+mod sequential;
 mod shared;
 
+pub use activation::Activation;
+pub use attention::{MultiheadAttention, MultiheadAttentionOptions};
+pub use dropout::Dropout;
 pub use embedding::Embedding;
+pub use identity::Identity;
+pub use lambda::Lambda;
+pub use layer_norm::{LayerNorm, NormOptions};
 pub use linear::{Features, Linear, LinearOptions};
+pub use mlp::{MLP, MlpOptions};
+pub use rms_norm::RMSNorm;
+pub use rotary::RotaryPositionalEmbedding;
+pub use sequential::{BoxedLayer, Layer, Layers, Sequential};
 pub use shared::{Shared, Tied};

@@ -75,7 +75,6 @@ pub(crate) fn normal_f64(key: [u32; 2], shape: &[usize]) -> Vec<f64> {
 /// `jax.random.truncated_normal(key, lower, upper, shape, jnp.float32)`:
 /// inverse-CDF sampling between `erf(lower / sqrt 2)` and
 /// `erf(upper / sqrt 2)`, clamped into the open interval.
-#[allow(dead_code)] // Until the Array-level API exposes it.
 pub(crate) fn truncated_normal_f32(
     key: [u32; 2],
     shape: &[usize],
@@ -102,7 +101,6 @@ pub(crate) fn truncated_normal_f32(
 /// Standard normal samples truncated to `(lower, upper)`, as
 /// `jax.random.truncated_normal(key, lower, upper, shape, jnp.float64)` with
 /// `jax_enable_x64` on.
-#[allow(dead_code)] // Until the Array-level API exposes it.
 pub(crate) fn truncated_normal_f64(
     key: [u32; 2],
     shape: &[usize],
@@ -126,7 +124,6 @@ pub(crate) fn truncated_normal_f64(
 
 /// Bernoulli samples with mean `p`, as
 /// `jax.random.bernoulli(key, p, shape)` for a float32 `p`: `uniform < p`.
-#[allow(dead_code)] // Until the Array-level API exposes it.
 pub(crate) fn bernoulli_f32(key: [u32; 2], shape: &[usize], p: f32) -> Vec<bool> {
     uniform_f32(key, shape, 0.0, 1.0)
         .into_iter()
@@ -136,7 +133,6 @@ pub(crate) fn bernoulli_f32(key: [u32; 2], shape: &[usize], p: f32) -> Vec<bool>
 
 /// Bernoulli samples with mean `p`, as `jax.random.bernoulli` for a float64
 /// `p` with `jax_enable_x64` on.
-#[allow(dead_code)] // Until the Array-level API exposes it.
 pub(crate) fn bernoulli_f64(key: [u32; 2], shape: &[usize], p: f64) -> Vec<bool> {
     uniform_f64(key, shape, 0.0, 1.0)
         .into_iter()
@@ -152,7 +148,6 @@ pub(crate) fn bernoulli_f64(key: [u32; 2], shape: &[usize], p: f64) -> Vec<bool>
 /// `(hi % span) * (2^32 % span) + lo % span`. It computes `2^32 % span` as
 /// `(2^16 % span)^2 % span` in wrapping 32-bit arithmetic, which wraps to 0
 /// once the span exceeds 2^16; that quirk is reproduced.
-#[allow(dead_code)] // Until the Array-level API exposes it.
 pub(crate) fn randint_i32(key: [u32; 2], shape: &[usize], minval: i32, maxval: i32) -> Vec<i32> {
     let keys = split(key, 2);
     let (k1, k2) = (keys[0], keys[1]);
@@ -180,7 +175,6 @@ pub(crate) fn randint_i32(key: [u32; 2], shape: &[usize], minval: i32, maxval: i
 /// JAX shuffles by stably sorting on fresh random 32-bit sort keys, repeating
 /// enough rounds (`ceil(3 ln n / ln(2^32 - 1))`, so one round up to n = 1625)
 /// to make key collisions negligible.
-#[allow(dead_code)] // Until the Array-level API exposes it.
 pub(crate) fn permutation(key: [u32; 2], n: usize) -> Vec<usize> {
     let rounds = (3.0 * (n.max(1) as f64).ln() / f64::from(u32::MAX).ln()).ceil() as usize;
     let mut perm: Vec<usize> = (0..n).collect();

@@ -20,6 +20,16 @@ impl Fixture {
         }
     }
 
+    /// Every case, in file order.
+    pub fn cases(&self) -> Vec<Case<'_>> {
+        self.json["cases"]
+            .as_array()
+            .expect("cases")
+            .iter()
+            .map(Case)
+            .collect()
+    }
+
     pub fn case(&self, name: &str) -> Case<'_> {
         let case = self.json["cases"]
             .as_array()

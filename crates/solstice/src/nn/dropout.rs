@@ -1,0 +1,116 @@
+//! [`Dropout`]: zeroes each element with probability `p` while training,
+//! and does nothing at inference: Equinox's `eqx.nn.Dropout`.
+//!
+//! ```text
+//! training:  y = where(mask, x / (1 - p), 0),  mask ~ Bernoulli(1 - p)
+//! inference: y = x
+//! ```
+//!
+//! - Any input shape; the output has the same shape.
+//! - `p` and `inference` are fields, not static, as in Equinox: non-array
+//!   leaves that [`tree_at`](crate::tree::tree_at) can change.
+//! - Training needs a key: the mask is `jax.random.bernoulli(key, 1 - p,
+//!   x.shape)`, bit for bit, so the same key drops the same elements as
+//!   Equinox. With `p == 0` dropout is the identity and needs no key.
+//!
+//! # Examples
+//!
+//! ```
+//! use solstice::{Array, DType, nn::Dropout, random::Key};
+//! # fn main() -> solstice::Result<()> {
+//! let dropout = Dropout::new(0.5)?;
+//! let x = Array::ones(&[1000], DType::F32)?;
+//! let y = dropout.forward(&x, Some(Key::new(0)), None)?.to_vec::<f32>()?;
+//! // Kept elements are scaled by 1 / (1 - p).
+//! assert!(y.iter().all(|&v| v == 0.0 || v == 2.0));
+//! let kept = y.iter().filter(|&&v| v == 2.0).count();
+//! assert!((400..600).contains(&kept));
+//! // At inference, or with `inference` overridden, the input passes through.
+//! let same = dropout.forward(&x, None, Some(true))?;
+//! assert!(same.is(&x));
+//! // Training without a key is a mistake.
+//! let err = dropout.forward(&x, None, None).unwrap_err();
+//! assert!(err.to_string().starts_with("Dropout::forward needs a key"));
+//! assert_eq!(format!("{dropout:?}"), "Dropout(p=0.5, inference=false)");
+//! # Ok(()) }
+//! ```
+
+use crate::Module;
+use crate::array::{Array, DType};
+use crate::error::{Error, Result};
+use crate::random::{self, Key};
+
+/// Dropout. See the [module docs](self).
+#[derive(Module)]
+pub struct Dropout {
+    /// The probability of zeroing an element.
+    pub p: f64,
+    /// Whether to pass the input through unchanged.
+    pub inference: bool,
+}
+
+impl Dropout {
+    /// Dropout with probability `p` in training mode; `p` must be in
+    /// `[0, 1]`.
+    pub fn new(p: f64) -> Result<Self> {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(Error::invalid(format!(
+                "Dropout::new needs a probability p in [0, 1] but got {p}"
+            )));
+        }
+        Ok(Dropout {
+            p,
+            inference: false,
+        })
+    }
+
+    /// Applies dropout to `x` of any shape.
+    ///
+    /// `inference` overrides the layer's own flag when it is `Some`, as
+    /// Equinox's `inference=` argument does. In training mode `key` is
+    /// required (unless `p == 0`).
+    pub fn forward(&self, x: &Array, key: Option<Key>, inference: Option<bool>) -> Result<Array> {
+        x.check_value("Dropout::forward")?;
+        if !self.is_active(inference) {
+            return Ok(x.clone());
+        }
+        let key = self.require_key("Dropout::forward", key)?;
+        let mask = self.keep_mask(key, x.shape(), x.dtype())?;
+        self.apply_mask(x, &mask)
+    }
+
+    /// Whether dropout changes anything: training mode and `p != 0`.
+    pub(crate) fn is_active(&self, inference: Option<bool>) -> bool {
+        self.p != 0.0 && !inference.unwrap_or(self.inference)
+    }
+
+    pub(crate) fn require_key(&self, op: &str, key: Option<Key>) -> Result<Key> {
+        key.ok_or_else(|| {
+            Error::invalid(format!(
+                "{op} needs a key for dropout in training mode; pass `Some(key)`, \
+                 or run it in inference mode (`inference: Some(true)`)"
+            ))
+        })
+    }
+
+    /// The `u8` mask of kept elements (probability `1 - p`), drawn as JAX
+    /// draws it: in f64 for f64 inputs, else in f32.
+    pub(crate) fn keep_mask(&self, key: Key, shape: &[usize], dtype: DType) -> Result<Array> {
+        if !dtype.is_float() {
+            return Err(Error::dtype(format!(
+                "Dropout::forward needs a float input but got {dtype}{shape:?}"
+            )));
+        }
+        let q = 1.0 - self.p;
+        match dtype {
+            DType::F64 => random::bernoulli_f64(key, q, shape),
+            _ => random::bernoulli(key, q, shape),
+        }
+    }
+
+    /// `where(mask, x / (1 - p), 0)`.
+    pub(crate) fn apply_mask(&self, x: &Array, mask: &Array) -> Result<Array> {
+        let scaled = x.div(&Array::scalar_of(1.0 - self.p, x.dtype())?)?;
+        mask.select(&scaled, &Array::scalar_of(0.0, x.dtype())?)
+    }
+}

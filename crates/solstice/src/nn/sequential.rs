@@ -1,0 +1,319 @@
+//! [`Sequential`]: layers applied in order, Equinox's `eqx.nn.Sequential`;
+//! and [`Layer`], what a layer of a `Sequential` is.
+//!
+//! ```text
+//! y = layers[n-1](... layers[1](layers[0](x)))
+//! ```
+//!
+//! With a key, it is split into one key per layer, layer `i` getting the
+//! `i`-th, as Equinox does; layers that draw nothing ignore theirs.
+//!
+//! **Why the layers are a tuple, a `Vec` or boxed layers.** A `Sequential`
+//! must stay a tree: its leaves visited in order, its gradient of its own
+//! type. So it is generic over the container of layers, [`Layers`]:
+//!
+//! - a tuple, `Sequential<(Linear, Lambda, Linear)>`: each layer keeps its
+//!   type, so `seq.layers.0.weight` is reachable directly and the gradient
+//!   is typed the same way. This is the usual choice.
+//! - a `Vec<L>` of one layer type, for a stack of identical blocks.
+//! - a `Vec<BoxedLayer>`: any mix of layers decided at run time, each boxed
+//!   behind the object-safe part of [`Layer`] and [`Tree`]; reach one with
+//!   [`BoxedLayer::downcast_ref`].
+//!
+//! # Examples
+//!
+//! ```
+//! use solstice::{Array, filter_grad, nn::{Activation, Lambda, Linear, Sequential}, random::Key};
+//! # fn main() -> solstice::Result<()> {
+//! let [k1, k2] = Key::new(0).split();
+//! let model = Sequential::new((
+//!     Linear::new(3, 4, k1)?,
+//!     Lambda::new(Activation::relu()),
+//!     Linear::new(4, 2, k2)?,
+//! ));
+//! let x = Array::from_vec(vec![1.0f32, -1.0, 0.5], &[3])?;
+//! let y = model.forward(&x, None)?;
+//! let by_hand = model.layers.2.forward(&model.layers.0.forward(&x)?.relu()?)?;
+//! assert_eq!(y.to_vec::<f32>()?, by_hand.to_vec::<f32>()?);
+//! // The gradient has the model's type.
+//! let grads = filter_grad(|m: &Sequential<_>, x: &Array| m.forward(x, None)?.sum_all())(&model, &x)?;
+//! assert_eq!(grads.layers.0.weight.shape(), &[4, 3]);
+//! assert_eq!(model.len(), 3);
+//! # Ok(()) }
+//! ```
+
+use std::any::Any;
+use std::fmt;
+
+use crate::Module;
+use crate::array::Array;
+use crate::error::Result;
+use crate::random::Key;
+use crate::tree::{KeyPath, Structure, Tree};
+
+use super::{
+    Dropout, Embedding, Identity, Lambda, LayerNorm, Linear, MLP, RMSNorm,
+    RotaryPositionalEmbedding,
+};
+
+/// A layer on one example: what [`Sequential`] chains. `key` is for layers
+/// that draw random numbers ([`Dropout`]); the others ignore it, as Equinox
+/// layers ignore their `key` argument.
+pub trait Layer: Tree {
+    /// The layer on `x`.
+    fn call(&self, x: &Array, key: Option<Key>) -> Result<Array>;
+}
+
+/// The layers of a [`Sequential`]: tuples of up to eight [`Layer`]s, a
+/// `Vec` or an array of one layer type, or a `Vec<BoxedLayer>`.
+pub trait Layers: Tree {
+    /// How many layers there are.
+    fn count(&self) -> usize;
+
+    /// `x` through every layer in order, layer `i` with `keys[i]`.
+    fn chain(&self, x: &Array, keys: &[Option<Key>]) -> Result<Array>;
+}
+
+/// Layers applied in order. See the [module docs](self).
+#[derive(Module)]
+pub struct Sequential<L> {
+    /// The layers, first to last.
+    pub layers: L,
+}
+
+impl<L: Layers> Sequential<L> {
+    /// The layers in order.
+    pub fn new(layers: L) -> Self {
+        Sequential { layers }
+    }
+
+    /// `x` through every layer. A `key`, if given, is split into one key
+    /// per layer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use solstice::{Array, DType, nn::{Dropout, Identity, Sequential}, random::Key};
+    /// # fn main() -> solstice::Result<()> {
+    /// let model = Sequential::new((Identity::new(), Dropout::new(0.5)?));
+    /// let x = Array::ones(&[6], DType::F32)?;
+    /// let y = model.forward(&x, Some(Key::new(0)))?;
+    /// // The dropout, second of two layers, got the second key of the split.
+    /// let [_, second] = Key::new(0).split();
+    /// let by_hand = Dropout::new(0.5)?.forward(&x, Some(second), None)?;
+    /// assert_eq!(y.to_vec::<f32>()?, by_hand.to_vec::<f32>()?);
+    /// // Without a key the dropout fails, and the error names the layer.
+    /// let err = model.forward(&x, None).unwrap_err();
+    /// assert!(err.to_string().starts_with("in Sequential layer 1: Dropout::forward needs a key"));
+    /// # Ok(()) }
+    /// ```
+    pub fn forward(&self, x: &Array, key: Option<Key>) -> Result<Array> {
+        let n = self.layers.count();
+        let keys: Vec<Option<Key>> = match key {
+            Some(key) => key.split_n(n).into_iter().map(Some).collect(),
+            None => vec![None; n],
+        };
+        self.layers.chain(x, &keys)
+    }
+
+    /// The number of layers.
+    pub fn len(&self) -> usize {
+        self.layers.count()
+    }
+
+    /// Whether there are no layers (then `forward` is the identity).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn in_layer(i: usize) -> impl FnOnce(crate::Error) -> crate::Error {
+    move |e| e.context(format!("in Sequential layer {i}"))
+}
+
+impl<L: Layer> Layers for Vec<L> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn chain(&self, x: &Array, keys: &[Option<Key>]) -> Result<Array> {
+        let mut x = x.clone();
+        for (i, (layer, key)) in self.iter().zip(keys).enumerate() {
+            x = layer.call(&x, *key).map_err(in_layer(i))?;
+        }
+        Ok(x)
+    }
+}
+
+impl<L: Layer, const N: usize> Layers for [L; N] {
+    fn count(&self) -> usize {
+        N
+    }
+
+    fn chain(&self, x: &Array, keys: &[Option<Key>]) -> Result<Array> {
+        let mut x = x.clone();
+        for (i, (layer, key)) in self.iter().zip(keys).enumerate() {
+            x = layer.call(&x, *key).map_err(in_layer(i))?;
+        }
+        Ok(x)
+    }
+}
+
+macro_rules! tuple_layers {
+    ($n:expr; $($name:ident $idx:tt),*) => {
+        impl<$($name: Layer),*> Layers for ($($name,)*) {
+            fn count(&self) -> usize {
+                $n
+            }
+
+            fn chain(&self, x: &Array, keys: &[Option<Key>]) -> Result<Array> {
+                let x = x.clone();
+                $(let x = self.$idx.call(&x, keys[$idx]).map_err(in_layer($idx))?;)*
+                Ok(x)
+            }
+        }
+    };
+}
+
+tuple_layers!(1; A 0);
+tuple_layers!(2; A 0, B 1);
+tuple_layers!(3; A 0, B 1, C 2);
+tuple_layers!(4; A 0, B 1, C 2, D 3);
+tuple_layers!(5; A 0, B 1, C 2, D 3, E 4);
+tuple_layers!(6; A 0, B 1, C 2, D 3, E 4, F 5);
+tuple_layers!(7; A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+tuple_layers!(8; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+
+/// Any [`Layer`], boxed, so that layers of different types can share a
+/// `Vec`. It is a tree like the layer inside, prints like it, and is
+/// differentiated like it.
+///
+/// # Examples
+///
+/// ```
+/// use solstice::{Array, nn::{BoxedLayer, Dropout, Linear, Sequential}, random::Key};
+/// # fn main() -> solstice::Result<()> {
+/// let mut layers = vec![BoxedLayer::new(Linear::new(2, 2, Key::new(0))?)];
+/// layers.push(BoxedLayer::new(Dropout::new(0.5)?));
+/// let model = Sequential::new(layers);
+/// let y = model.forward(&Array::ones(&[2], solstice::DType::F32)?, Some(Key::new(1)))?;
+/// assert_eq!(y.shape(), &[2]);
+/// let first = model.layers[0].downcast_ref::<Linear>().unwrap();
+/// assert_eq!(first.weight.shape(), &[2, 2]);
+/// # Ok(()) }
+/// ```
+pub struct BoxedLayer(Box<dyn ErasedLayer>);
+
+impl BoxedLayer {
+    /// Boxes `layer`.
+    pub fn new<L: Layer + 'static>(layer: L) -> Self {
+        BoxedLayer(Box::new(layer))
+    }
+
+    /// The layer inside, if it is an `L`.
+    pub fn downcast_ref<L: Layer + 'static>(&self) -> Option<&L> {
+        self.0.as_any().downcast_ref()
+    }
+}
+
+/// The object-safe part of `Layer + Tree + Clone`.
+trait ErasedLayer {
+    fn clone_box(&self) -> Box<dyn ErasedLayer>;
+    fn visit(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &Array));
+    fn visit_mut(&mut self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &mut Array));
+    fn structure(&self) -> Structure;
+    fn call(&self, x: &Array, key: Option<Key>) -> Result<Array>;
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<L: Layer + 'static> ErasedLayer for L {
+    fn clone_box(&self) -> Box<dyn ErasedLayer> {
+        Box::new(self.clone())
+    }
+
+    fn visit(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &Array)) {
+        Tree::visit(self, path, f)
+    }
+
+    fn visit_mut(&mut self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &mut Array)) {
+        Tree::visit_mut(self, path, f)
+    }
+
+    fn structure(&self) -> Structure {
+        Tree::structure(self)
+    }
+
+    fn call(&self, x: &Array, key: Option<Key>) -> Result<Array> {
+        Layer::call(self, x, key)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl Clone for BoxedLayer {
+    fn clone(&self) -> Self {
+        BoxedLayer(self.0.clone_box())
+    }
+}
+
+impl Tree for BoxedLayer {
+    fn visit(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &Array)) {
+        self.0.visit(path, f)
+    }
+
+    fn visit_mut(&mut self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &mut Array)) {
+        self.0.visit_mut(path, f)
+    }
+
+    fn structure(&self) -> Structure {
+        self.0.structure()
+    }
+}
+
+impl Layer for BoxedLayer {
+    fn call(&self, x: &Array, key: Option<Key>) -> Result<Array> {
+        self.0.call(x, key)
+    }
+}
+
+impl fmt::Debug for BoxedLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&Tree::structure(self).pformat())
+    }
+}
+
+impl<L: Layers> Layer for Sequential<L> {
+    fn call(&self, x: &Array, key: Option<Key>) -> Result<Array> {
+        self.forward(x, key)
+    }
+}
+
+impl Layer for Dropout {
+    fn call(&self, x: &Array, key: Option<Key>) -> Result<Array> {
+        self.forward(x, key, None)
+    }
+}
+
+/// `Layer` for the layers whose `forward` takes the input alone.
+macro_rules! keyless_layer {
+    ($($t:ty),*) => {$(
+        impl Layer for $t {
+            fn call(&self, x: &Array, _key: Option<Key>) -> Result<Array> {
+                self.forward(x)
+            }
+        }
+    )*};
+}
+
+keyless_layer!(
+    Linear,
+    Embedding,
+    MLP,
+    LayerNorm,
+    RMSNorm,
+    RotaryPositionalEmbedding,
+    Identity,
+    Lambda
+);
