@@ -342,7 +342,9 @@ fn dropout_matches_equinox() {
     for case in all {
         let dropout = Dropout::new(case.0["p"].as_f64().unwrap()).unwrap();
         let key = seed(&case, "call_key_seed");
-        check_layer(&case, &dropout, |m, xs| m.forward(&xs[0], Some(key), None));
+        check_layer(&case, &dropout, |m, xs| {
+            m.forward(&xs[0], Some(key.clone()), None)
+        });
         check_pformat(&case, &dropout);
     }
 }
@@ -385,7 +387,7 @@ fn multihead_attention_matches_equinox() {
         let mask = has_array(&case, "mask").then(|| case.array("mask").astype(DType::U8).unwrap());
         let key = case.0["call_key_seed"].as_u64().map(Key::new);
         check_layer(&case, &attention, |m, xs| {
-            m.forward(&xs[0], &xs[1], &xs[2], mask.as_ref(), key)
+            m.forward(&xs[0], &xs[1], &xs[2], mask.as_ref(), key.clone())
         });
         check_pformat(&case, &attention);
     }
@@ -423,7 +425,7 @@ fn sequential_matches_equinox() {
         Identity::new(),
     ));
     let key = seed(&case, "call_key_seed");
-    check_layer(&case, &model, |m, xs| m.forward(&xs[0], Some(key)));
+    check_layer(&case, &model, |m, xs| m.forward(&xs[0], Some(key.clone())));
     check_pformat(&case, &model);
 
     let identity = fixture.case("identity");
@@ -468,7 +470,7 @@ fn mistakes_are_errors_that_name_the_layer() {
         assert!(message.contains(mentions), "{message}");
     };
 
-    let mlp = MLP::new(3, 2, 4, 1, key).unwrap();
+    let mlp = MLP::new(3, 2, 4, 1, key.clone()).unwrap();
     check(
         mlp.forward(&f32s(&[4])),
         "MLP::forward expected an input of shape [3]",
@@ -510,7 +512,7 @@ fn mistakes_are_errors_that_name_the_layer() {
             .starts_with("Dropout::new")
     );
 
-    let attention = MultiheadAttention::new(2, 4, key).unwrap();
+    let attention = MultiheadAttention::new(2, 4, key.clone()).unwrap();
     let x = f32s(&[3, 4]);
     check(
         attention.forward(&f32s(&[3, 5]), &x, &x, None, None),
@@ -541,7 +543,7 @@ fn mistakes_are_errors_that_name_the_layer() {
             dropout_p: 0.1,
             ..MultiheadAttentionOptions::default()
         },
-        key,
+        key.clone(),
     )
     .unwrap();
     check(
@@ -554,9 +556,9 @@ fn mistakes_are_errors_that_name_the_layer() {
             .forward_with(&x, &x, &x, None, None, Some(true))
             .is_ok()
     );
-    assert!(MultiheadAttention::new(0, 4, key).is_err());
+    assert!(MultiheadAttention::new(0, 4, key.clone()).is_err());
     assert!(
-        MultiheadAttention::new(8, 4, key)
+        MultiheadAttention::new(8, 4, key.clone())
             .unwrap_err()
             .to_string()
             .contains("qk_size = 0")
@@ -577,8 +579,8 @@ fn mistakes_are_errors_that_name_the_layer() {
 
     // An error inside a Sequential says which layer failed.
     let seq = Sequential::new((
-        Linear::new(2, 3, key).unwrap(),
-        Linear::new(4, 1, key).unwrap(),
+        Linear::new(2, 3, key.clone()).unwrap(),
+        Linear::new(4, 1, key.clone()).unwrap(),
     ));
     check(
         seq.forward(&f32s(&[2]), None),

@@ -309,13 +309,13 @@ fn permutation_matches_jax() {
 #[test]
 fn samplers_reject_what_jax_rejects() {
     let key = Key::new(0);
-    let err = random::truncated_normal(key, -1.0, 1.0, &[2], DType::I32).unwrap_err();
+    let err = random::truncated_normal(key.clone(), -1.0, 1.0, &[2], DType::I32).unwrap_err();
     assert!(err.is_dtype_mismatch());
     assert!(
         err.to_string().starts_with("random::truncated_normal"),
         "{err}"
     );
-    let err = random::randint(key, &[2], 0, 3, DType::F32).unwrap_err();
+    let err = random::randint(key.clone(), &[2], 0, 3, DType::F32).unwrap_err();
     assert!(err.is_dtype_mismatch());
     assert!(err.to_string().starts_with("random::randint"), "{err}");
     // An empty range gives `minval` everywhere, as in JAX.

@@ -158,17 +158,22 @@ impl MLP {
         let width = Features::Count(width_size);
         let mut layers = Vec::with_capacity(depth + 1);
         if depth == 0 {
-            layers.push(linear(in_size, out_size, options.use_final_bias, keys[0])?);
+            layers.push(linear(
+                in_size,
+                out_size,
+                options.use_final_bias,
+                keys[0].clone(),
+            )?);
         } else {
-            layers.push(linear(in_size, width, options.use_bias, keys[0])?);
-            for &k in &keys[1..depth] {
+            layers.push(linear(in_size, width, options.use_bias, keys[0].clone())?);
+            for k in keys[1..depth].iter().cloned() {
                 layers.push(linear(width, width, options.use_bias, k)?);
             }
             layers.push(linear(
                 width,
                 out_size,
                 options.use_final_bias,
-                keys[depth],
+                keys[depth].clone(),
             )?);
         }
         Ok(MLP {

@@ -139,7 +139,7 @@ impl<L: Layer> Layers for Vec<L> {
     fn chain(&self, x: &Array, keys: &[Option<Key>]) -> Result<Array> {
         let mut x = x.clone();
         for (i, (layer, key)) in self.iter().zip(keys).enumerate() {
-            x = layer.call(&x, *key).map_err(in_layer(i))?;
+            x = layer.call(&x, key.clone()).map_err(in_layer(i))?;
         }
         Ok(x)
     }
@@ -153,7 +153,7 @@ impl<L: Layer, const N: usize> Layers for [L; N] {
     fn chain(&self, x: &Array, keys: &[Option<Key>]) -> Result<Array> {
         let mut x = x.clone();
         for (i, (layer, key)) in self.iter().zip(keys).enumerate() {
-            x = layer.call(&x, *key).map_err(in_layer(i))?;
+            x = layer.call(&x, key.clone()).map_err(in_layer(i))?;
         }
         Ok(x)
     }
@@ -168,7 +168,7 @@ macro_rules! tuple_layers {
 
             fn chain(&self, x: &Array, keys: &[Option<Key>]) -> Result<Array> {
                 let x = x.clone();
-                $(let x = self.$idx.call(&x, keys[$idx]).map_err(in_layer($idx))?;)*
+                $(let x = self.$idx.call(&x, keys[$idx].clone()).map_err(in_layer($idx))?;)*
                 Ok(x)
             }
         }

@@ -166,11 +166,11 @@ pub fn truncated_normal(
 ) -> Result<Array> {
     match dtype {
         DType::F32 => Array::from_vec(
-            sample::truncated_normal_f32(key.data(), shape, lower as f32, upper as f32),
+            sample::truncated_normal_f32(key.data()?, shape, lower as f32, upper as f32),
             shape,
         ),
         DType::F64 => Array::from_vec(
-            sample::truncated_normal_f64(key.data(), shape, lower, upper),
+            sample::truncated_normal_f64(key.data()?, shape, lower, upper),
             shape,
         ),
         other => Err(Error::dtype(format!(
@@ -204,7 +204,7 @@ pub fn truncated_normal(
 /// # Ok(()) }
 /// ```
 pub fn bernoulli(key: Key, p: f64, shape: &[usize]) -> Result<Array> {
-    let bits: Vec<u8> = sample::bernoulli_f32(key.data(), shape, p as f32)
+    let bits: Vec<u8> = sample::bernoulli_f32(key.data()?, shape, p as f32)
         .into_iter()
         .map(u8::from)
         .collect();
@@ -236,7 +236,7 @@ pub fn randint(key: Key, shape: &[usize], minval: i32, maxval: i32, dtype: DType
         )));
     }
     Array::from_vec(
-        sample::randint_i32(key.data(), shape, minval, maxval),
+        sample::randint_i32(key.data()?, shape, minval, maxval),
         shape,
     )
 }
@@ -263,7 +263,7 @@ pub fn permutation(key: Key, n: usize) -> Result<Array> {
             "random::permutation got n = {n}, which does not fit JAX's i32 indices"
         )));
     }
-    let perm: Vec<i32> = sample::permutation(key.data(), n)
+    let perm: Vec<i32> = sample::permutation(key.data()?, n)
         .into_iter()
         .map(|i| i as i32)
         .collect();
@@ -273,7 +273,7 @@ pub fn permutation(key: Key, n: usize) -> Result<Array> {
 /// Bernoulli samples in f64 (JAX's `bernoulli` with a float64 `p` in 64-bit
 /// mode), as `u8`; used by dropout on f64 arrays.
 pub(crate) fn bernoulli_f64(key: Key, p: f64, shape: &[usize]) -> Result<Array> {
-    let bits: Vec<u8> = sample::bernoulli_f64(key.data(), shape, p)
+    let bits: Vec<u8> = sample::bernoulli_f64(key.data()?, shape, p)
         .into_iter()
         .map(u8::from)
         .collect();
