@@ -322,3 +322,48 @@ fn samplers_reject_what_jax_rejects() {
     let same = random::randint(key, &[4], 9, 2, DType::I32).unwrap();
     assert_eq!(same.to_vec::<i32>().unwrap(), vec![9; 4]);
 }
+
+/// Every sampler, mapped by `vmap` over a key array, draws for each key
+/// exactly what that key draws on its own: the batch is one kernel call,
+/// not a loop in user code, and no bits change.
+#[test]
+fn samplers_under_vmap_draw_what_each_key_draws() {
+    type Sampler = fn(Key) -> solstice::Result<solstice::Array>;
+    let samplers: [(&str, Sampler); 7] = [
+        ("uniform", |k| {
+            random::uniform(k, &[3], DType::F32, -1.0, 2.0)
+        }),
+        ("normal", |k| random::normal(k, &[2, 2], DType::F64)),
+        ("truncated_normal", |k| {
+            random::truncated_normal(k, -1.0, 0.5, &[4], DType::F32)
+        }),
+        ("bernoulli", |k| random::bernoulli(k, 0.3, &[5])),
+        ("randint", |k| random::randint(k, &[3], -4, 9, DType::I32)),
+        ("permutation", |k| random::permutation(k, 6)),
+        ("split", |k| k.split_batch(2).array().cloned()),
+    ];
+    let keys = Key::new(11).split_batch(4);
+    let singles = Key::new(11).split_n(4);
+    for (name, sampler) in samplers {
+        let batched = solstice::vmap(|k: &Key| sampler(k.clone()))(&keys).expect(name);
+        assert_eq!(batched.shape()[0], 4, "{name}");
+        for (i, key) in singles.iter().enumerate() {
+            let row = batched
+                .take(&solstice::Array::scalar(i as u32).unwrap(), 0)
+                .unwrap();
+            let single = sampler(key.clone()).expect(name);
+            assert_eq!(
+                row.to_vec::<f64>().unwrap(),
+                single.to_vec::<f64>().unwrap(),
+                "{name}, key {i}"
+            );
+        }
+        // A key array without vmap draws the same batch.
+        let direct = sampler(keys.clone()).expect(name);
+        assert_eq!(
+            direct.to_vec::<f64>().unwrap(),
+            batched.to_vec::<f64>().unwrap(),
+            "{name}"
+        );
+    }
+}

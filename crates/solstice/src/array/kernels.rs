@@ -5,7 +5,7 @@
 
 use candle_core::{D, Tensor};
 
-use super::prim::{CmpOp, Prim};
+use super::prim::{CmpOp, Prim, RandomOp};
 use crate::error::{Error, Result};
 
 /// Evaluates `prim` on concrete inputs.
@@ -79,10 +79,7 @@ pub(crate) fn eval(prim: &Prim, xs: &[&Tensor]) -> Result<Tensor> {
                 .index_add(&indices, &xs[2].contiguous()?, *axis)?
         }
         Prim::StopGradient => x.clone(),
-        Prim::KeySplit(_)
-        | Prim::KeyFoldIn(_)
-        | Prim::RandomUniform { .. }
-        | Prim::RandomNormal { .. } => random(prim, x)?,
+        Prim::Random(op) => random(op, x)?,
         Prim::Custom(_) => {
             return Err(Error::invalid(
                 "custom_vjp runs its own function, not a kernel; this is a bug in solstice",
@@ -120,18 +117,17 @@ fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     Ok(fix(a)?.matmul(&fix(b)?)?)
 }
 
-/// A random primitive over `u32[..., 2]` keys: each key of the leading
+/// A random operation over `u32[..., 2]` keys: each key of the leading
 /// batch draws on its own, and the draws are stacked.
-fn random(prim: &Prim, keys: &Tensor) -> Result<Tensor> {
+fn random(op: &RandomOp, keys: &Tensor) -> Result<Tensor> {
     let dims = keys.dims();
     let mut shape = dims[..dims.len() - 1].to_vec();
     let words = keys.flatten_all()?.to_vec1::<u32>()?;
     let mut draws = Vec::with_capacity(words.len() / 2);
-    let (item_shape, dtype) = crate::random::draw_shape(prim)?;
     for w in words.chunks(2) {
-        let draw = crate::random::draw(prim, [w[0], w[1]])?;
-        draws.push(draw.tensor("random")?.clone());
+        draws.push(op.draw([w[0], w[1]])?.tensor("random")?.clone());
     }
+    let (item_shape, dtype) = op.draw_shape();
     shape.extend(item_shape);
     if draws.is_empty() {
         return Ok(Tensor::zeros(

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use super::{Array, DType};
 use crate::error::Result;
+pub(crate) use crate::random::RandomOp;
 
 /// A comparison, giving `u8` 0 or 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,24 +75,9 @@ pub(crate) enum Prim {
     IndexAdd(usize),
     /// Identity whose derivative is zero.
     StopGradient,
-    // Random numbers, over key words `u32[..., 2]`; leading dimensions are
-    // a batch of keys.
-    /// Each key split into `n`: `u32[..., n, 2]`.
-    KeySplit(usize),
-    /// Each key with data folded in: `u32[..., 2]`.
-    KeyFoldIn(u32),
-    /// Uniform draws of this shape and dtype in `[minval, maxval)` per key.
-    RandomUniform {
-        shape: Vec<usize>,
-        dtype: DType,
-        minval: f64,
-        maxval: f64,
-    },
-    /// Standard normal draws of this shape and dtype per key.
-    RandomNormal {
-        shape: Vec<usize>,
-        dtype: DType,
-    },
+    /// A random operation over key words `u32[..., 2]`; leading dimensions
+    /// are a batch of keys, each drawing on its own.
+    Random(RandomOp),
     /// A user's function with a user's derivative (`custom_vjp`).
     Custom(CustomRule),
 }
@@ -152,10 +138,7 @@ impl Prim {
             Prim::Take(_) => "take",
             Prim::IndexAdd(_) => "index_add",
             Prim::StopGradient => "stop_gradient",
-            Prim::KeySplit(_) => "random_split",
-            Prim::KeyFoldIn(_) => "random_fold_in",
-            Prim::RandomUniform { .. } => "random_uniform",
-            Prim::RandomNormal { .. } => "random_normal",
+            Prim::Random(op) => op.name(),
             Prim::Custom(_) => "custom_vjp",
         }
     }
@@ -165,13 +148,7 @@ impl Prim {
     pub(crate) fn is_differentiable(&self) -> bool {
         !matches!(
             self,
-            Prim::Compare(_)
-                | Prim::Sign
-                | Prim::StopGradient
-                | Prim::KeySplit(_)
-                | Prim::KeyFoldIn(_)
-                | Prim::RandomUniform { .. }
-                | Prim::RandomNormal { .. }
+            Prim::Compare(_) | Prim::Sign | Prim::StopGradient | Prim::Random(_)
         )
     }
 }

@@ -1,5 +1,6 @@
 //! The public PRNG key type.
 
+use super::RandomOp;
 use super::threefry;
 use crate::array::prim::Prim;
 use crate::array::{Array, DType};
@@ -91,7 +92,7 @@ impl Key {
     pub fn split_batch(&self, n: usize) -> Key {
         match self
             .array()
-            .and_then(|data| bind(Prim::KeySplit(n), &[data]))
+            .and_then(|data| bind(Prim::Random(RandomOp::Split(n)), &[data]))
         {
             Ok(data) => Key { data: Ok(data) },
             Err(e) => Key { data: Err(e) },
@@ -149,7 +150,7 @@ impl Key {
                     .map(Key::from_data)
                     .collect()),
                 None => {
-                    let keys = bind(Prim::KeySplit(n), &[self.array()?])?;
+                    let keys = bind(Prim::Random(RandomOp::Split(n)), &[self.array()?])?;
                     (0..n)
                         .map(|i| Key::from_array(keys.take(&Array::scalar(i as u32)?, -2)?))
                         .collect()
@@ -167,7 +168,10 @@ impl Key {
         let fold = || -> Result<Key> {
             match self.concrete()? {
                 Some(words) => Ok(Key::from_data(threefry::fold_in(words, data))),
-                None => Key::from_array(bind(Prim::KeyFoldIn(data), &[self.array()?])?),
+                None => Key::from_array(bind(
+                    Prim::Random(RandomOp::FoldIn(data)),
+                    &[self.array()?],
+                )?),
             }
         };
         fold().unwrap_or_else(|e| Key { data: Err(e) })

@@ -24,15 +24,26 @@
 //! [`bernoulli`], [`randint`] and [`permutation`].
 
 mod key;
-pub(crate) mod sample;
-pub(crate) mod threefry;
+mod op;
+mod sample;
+mod threefry;
 
 pub use key::Key;
+pub(crate) use op::RandomOp;
 
 use crate::array::prim::Prim;
 use crate::array::{Array, DType};
 use crate::error::{Error, Result};
 use crate::transform::trace::bind;
+
+/// Draws `op` from `key`: directly for one concrete key, through the
+/// random primitive for a key array or a key traced by `vmap`.
+fn sample_with(key: Key, op: RandomOp) -> Result<Array> {
+    match key.concrete()? {
+        Some(words) => op.draw(words),
+        None => bind(Prim::Random(op), &[key.array()?]),
+    }
+}
 
 fn check_float(api: &str, dtype: DType) -> Result<()> {
     if dtype.is_float() {
@@ -50,96 +61,27 @@ fn check_float(api: &str, dtype: DType) -> Result<()> {
 /// one call.
 pub fn uniform(key: Key, shape: &[usize], dtype: DType, minval: f64, maxval: f64) -> Result<Array> {
     check_float("uniform", dtype)?;
-    match key.concrete()? {
-        Some(words) => draw_uniform(words, shape, dtype, minval, maxval),
-        None => bind(
-            Prim::RandomUniform {
-                shape: shape.to_vec(),
-                dtype,
-                minval,
-                maxval,
-            },
-            &[key.array()?],
-        ),
-    }
+    sample_with(
+        key,
+        RandomOp::Uniform {
+            shape: shape.to_vec(),
+            dtype,
+            minval,
+            maxval,
+        },
+    )
 }
 
 /// Standard normal samples: `jax.random.normal`.
 pub fn normal(key: Key, shape: &[usize], dtype: DType) -> Result<Array> {
     check_float("normal", dtype)?;
-    match key.concrete()? {
-        Some(words) => draw_normal(words, shape, dtype),
-        None => bind(
-            Prim::RandomNormal {
-                shape: shape.to_vec(),
-                dtype,
-            },
-            &[key.array()?],
-        ),
-    }
-}
-
-fn draw_uniform(
-    words: [u32; 2],
-    shape: &[usize],
-    dtype: DType,
-    minval: f64,
-    maxval: f64,
-) -> Result<Array> {
-    if dtype == DType::F32 {
-        Array::from_vec(
-            sample::uniform_f32(words, shape, minval as f32, maxval as f32),
-            shape,
-        )
-    } else {
-        Array::from_vec(sample::uniform_f64(words, shape, minval, maxval), shape)
-    }
-}
-
-fn draw_normal(words: [u32; 2], shape: &[usize], dtype: DType) -> Result<Array> {
-    if dtype == DType::F32 {
-        Array::from_vec(sample::normal_f32(words, shape), shape)
-    } else {
-        Array::from_vec(sample::normal_f64(words, shape), shape)
-    }
-}
-
-/// The shape and dtype of one key's draw for a random primitive.
-pub(crate) fn draw_shape(prim: &Prim) -> Result<(Vec<usize>, DType)> {
-    match prim {
-        Prim::KeySplit(n) => Ok((vec![*n, 2], DType::U32)),
-        Prim::KeyFoldIn(_) => Ok((vec![2], DType::U32)),
-        Prim::RandomUniform { shape, dtype, .. } | Prim::RandomNormal { shape, dtype } => {
-            Ok((shape.clone(), *dtype))
-        }
-        other => Err(Error::invalid(format!(
-            "{} is not a random primitive",
-            other.name()
-        ))),
-    }
-}
-
-/// One key's draw for a random primitive; the kernel in `array/` applies
-/// it to each key of a batch.
-pub(crate) fn draw(prim: &Prim, key: [u32; 2]) -> Result<Array> {
-    match prim {
-        Prim::KeySplit(n) => Array::from_vec(
-            threefry::split(key, *n).into_iter().flatten().collect(),
-            &[*n, 2],
-        ),
-        Prim::KeyFoldIn(data) => Array::from_vec(threefry::fold_in(key, *data).to_vec(), &[2]),
-        Prim::RandomUniform {
-            shape,
+    sample_with(
+        key,
+        RandomOp::Normal {
+            shape: shape.to_vec(),
             dtype,
-            minval,
-            maxval,
-        } => draw_uniform(key, shape, *dtype, *minval, *maxval),
-        Prim::RandomNormal { shape, dtype } => draw_normal(key, shape, *dtype),
-        other => Err(Error::invalid(format!(
-            "{} is not a random primitive",
-            other.name()
-        ))),
-    }
+        },
+    )
 }
 
 /// Standard normal samples truncated to the open interval `(lower, upper)`:
@@ -164,19 +106,16 @@ pub fn truncated_normal(
     shape: &[usize],
     dtype: DType,
 ) -> Result<Array> {
-    match dtype {
-        DType::F32 => Array::from_vec(
-            sample::truncated_normal_f32(key.data()?, shape, lower as f32, upper as f32),
-            shape,
-        ),
-        DType::F64 => Array::from_vec(
-            sample::truncated_normal_f64(key.data()?, shape, lower, upper),
-            shape,
-        ),
-        other => Err(Error::dtype(format!(
-            "random::truncated_normal samples f32 or f64 but was asked for {other}"
-        ))),
-    }
+    check_float("truncated_normal", dtype)?;
+    sample_with(
+        key,
+        RandomOp::TruncatedNormal {
+            shape: shape.to_vec(),
+            dtype,
+            lower,
+            upper,
+        },
+    )
 }
 
 /// Bernoulli samples with mean `p`, as `u8` 1 (true) or 0 (false):
@@ -204,11 +143,14 @@ pub fn truncated_normal(
 /// # Ok(()) }
 /// ```
 pub fn bernoulli(key: Key, p: f64, shape: &[usize]) -> Result<Array> {
-    let bits: Vec<u8> = sample::bernoulli_f32(key.data()?, shape, p as f32)
-        .into_iter()
-        .map(u8::from)
-        .collect();
-    Array::from_vec(bits, shape)
+    sample_with(
+        key,
+        RandomOp::Bernoulli {
+            shape: shape.to_vec(),
+            p,
+            wide: false,
+        },
+    )
 }
 
 /// Integers uniform in `[minval, maxval)`:
@@ -235,9 +177,13 @@ pub fn randint(key: Key, shape: &[usize], minval: i32, maxval: i32, dtype: DType
             "random::randint samples i32 (JAX's default integer) but was asked for {dtype}"
         )));
     }
-    Array::from_vec(
-        sample::randint_i32(key.data()?, shape, minval, maxval),
-        shape,
+    sample_with(
+        key,
+        RandomOp::Randint {
+            shape: shape.to_vec(),
+            minval,
+            maxval,
+        },
     )
 }
 
@@ -263,19 +209,18 @@ pub fn permutation(key: Key, n: usize) -> Result<Array> {
             "random::permutation got n = {n}, which does not fit JAX's i32 indices"
         )));
     }
-    let perm: Vec<i32> = sample::permutation(key.data()?, n)
-        .into_iter()
-        .map(|i| i as i32)
-        .collect();
-    Array::from_vec(perm, &[n])
+    sample_with(key, RandomOp::Permutation(n))
 }
 
 /// Bernoulli samples in f64 (JAX's `bernoulli` with a float64 `p` in 64-bit
 /// mode), as `u8`; used by dropout on f64 arrays.
 pub(crate) fn bernoulli_f64(key: Key, p: f64, shape: &[usize]) -> Result<Array> {
-    let bits: Vec<u8> = sample::bernoulli_f64(key.data()?, shape, p)
-        .into_iter()
-        .map(u8::from)
-        .collect();
-    Array::from_vec(bits, shape)
+    sample_with(
+        key,
+        RandomOp::Bernoulli {
+            shape: shape.to_vec(),
+            p,
+            wide: true,
+        },
+    )
 }

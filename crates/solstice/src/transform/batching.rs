@@ -126,10 +126,7 @@ pub(crate) fn apply(
             Ok((bind(Prim::Custom(batched), &[&x])?, Some(0)))
         }
         // Random primitives take any leading batch of keys.
-        Prim::KeySplit(_)
-        | Prim::KeyFoldIn(_)
-        | Prim::RandomUniform { .. }
-        | Prim::RandomNormal { .. } => {
+        Prim::Random(_) => {
             let keys = front(&values[0], axes[0])?;
             Ok((bind(prim.clone(), &[&keys])?, Some(0)))
         }

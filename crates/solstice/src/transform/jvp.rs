@@ -50,13 +50,7 @@ pub(crate) fn rule(
                 .exp()?
                 .mul_scalar(std::f64::consts::FRAC_2_SQRT_PI)?,
         ),
-        Prim::Sign
-        | Prim::Compare(_)
-        | Prim::StopGradient
-        | Prim::KeySplit(_)
-        | Prim::KeyFoldIn(_)
-        | Prim::RandomUniform { .. }
-        | Prim::RandomNormal { .. } => Ok(None),
+        Prim::Sign | Prim::Compare(_) | Prim::StopGradient | Prim::Random(_) => Ok(None),
         Prim::Add | Prim::Sub => {
             let b = t[1].as_ref().map(|b| {
                 if *prim == Prim::Sub {

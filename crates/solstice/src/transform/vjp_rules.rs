@@ -88,13 +88,9 @@ fn rule(prim: &Prim, inputs: &[Array], output: &Array, ct: &Array) -> Result<Vec
                 Some(ct.mul(&wb)?.div(&total)?),
             ])
         }
-        Prim::Compare(_)
-        | Prim::Sign
-        | Prim::StopGradient
-        | Prim::KeySplit(_)
-        | Prim::KeyFoldIn(_)
-        | Prim::RandomUniform { .. }
-        | Prim::RandomNormal { .. } => Ok(vec![None; inputs.len()]),
+        Prim::Compare(_) | Prim::Sign | Prim::StopGradient | Prim::Random(_) => {
+            Ok(vec![None; inputs.len()])
+        }
         Prim::Select => {
             let cond = x;
             let zero = Array::zeros(&[], ct.dtype())?;
