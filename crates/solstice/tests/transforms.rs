@@ -430,3 +430,42 @@ fn custom_vjp_replaces_the_derivative_in_every_composition() {
         "{err}"
     );
 }
+
+#[test]
+fn vmap_with_negative_axes_none_and_per_output_axes() {
+    let x = Array::from_vec((0..6).map(|i| i as f64).collect(), &[2, 3]).unwrap();
+    let b = f64s(&[10.0, 20.0, 30.0], &[3]);
+    // Map the last axis of x (columns); b is shared. Two outputs: the
+    // column sums at axis -1, and b (not mapped) as it is.
+    let f = solstice::vmap_with(
+        |p: &(Array, Array)| Ok((p.0.sum_all()?.add(&p.1.sum_all()?)?, p.1.clone())),
+        solstice::Axes::PerElement(vec![Some(-1), None]),
+        solstice::Axes::PerElement(vec![Some(-1), None]),
+    );
+    let (sums, shared) = f(&(x.clone(), b.clone())).unwrap();
+    assert_eq!(sums.to_vec::<f64>().unwrap(), vec![63.0, 65.0, 67.0]);
+    assert!(shared.is(&b));
+    // An output declared unmapped that differs across the batch is an error.
+    let g = solstice::vmap_with(
+        |x: &Array| x.exp(),
+        solstice::Axes::All(Some(0)),
+        solstice::Axes::All(None),
+    );
+    let err = g(&x).unwrap_err();
+    assert!(
+        err.to_string().contains("is not mapped (out axis None)"),
+        "{err}"
+    );
+    // Out axis -1 puts the batch last.
+    let h = solstice::vmap_with(
+        |r: &Array| r.mul_scalar(2.0),
+        solstice::Axes::All(Some(0)),
+        solstice::Axes::All(Some(-1)),
+    );
+    let y = h(&x).unwrap();
+    assert_eq!(y.shape(), &[3, 2]);
+    assert_eq!(
+        y.to_vec::<f64>().unwrap(),
+        vec![0.0, 6.0, 2.0, 8.0, 4.0, 10.0]
+    );
+}
