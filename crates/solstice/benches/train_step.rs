@@ -87,7 +87,7 @@ fn main() -> Result<()> {
         Array::from_vec(targets, &[SEQUENCE])?,
     );
     let value_and_grad = filter_value_and_grad(loss);
-    let mut step = |model: &LanguageModel| -> Result<(Array, LanguageModel)> {
+    let step = |model: &LanguageModel| -> Result<(Array, LanguageModel)> {
         let (value, grads) = value_and_grad(model, &data)?;
         Ok((value, apply_updates(model, &tree_scale(&grads, -0.05)?)?))
     };
