@@ -33,6 +33,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 // Lets `#[derive(Module)]` inside this crate name `::solstice` as users do.
 extern crate self as solstice;
 
