@@ -469,3 +469,21 @@ fn vmap_with_negative_axes_none_and_per_output_axes() {
         vec![0.0, 6.0, 2.0, 8.0, 4.0, 10.0]
     );
 }
+
+#[test]
+fn sigmoid_is_stable_far_from_zero() {
+    let x = f64s(&[-800.0, -30.0, 0.0, 30.0, 800.0], &[5]);
+    let y = x.sigmoid().unwrap().to_vec::<f64>().unwrap();
+    assert_eq!(y[0], 0.0);
+    assert_eq!(y[2], 0.5);
+    assert_eq!(y[4], 1.0);
+    let g = grad(|x: &Array| x.sigmoid()?.sum_all())(&x)
+        .unwrap()
+        .to_vec::<f64>()
+        .unwrap();
+    assert!(g.iter().all(|v| v.is_finite()), "{g:?}");
+    assert_eq!(g[2], 0.25);
+    // The mean of integers is a float, as in JAX.
+    let ints = Array::from_vec(vec![1i64, 2], &[2]).unwrap();
+    assert_eq!(ints.mean_all().unwrap().to_scalar::<f32>().unwrap(), 1.5);
+}

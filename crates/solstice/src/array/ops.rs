@@ -131,10 +131,13 @@ impl Array {
         self.mul(self)
     }
 
-    /// Elementwise `1 / (1 + e^-x)`.
+    /// Elementwise `1 / (1 + e^-x)`, computed as `(1 + tanh(x / 2)) / 2`,
+    /// which neither overflows nor gives a NaN derivative for large `|x|`.
     pub fn sigmoid(&self) -> Result<Array> {
-        let one = self.full_like_scalar(1.0)?;
-        one.div(&one.add(&self.neg()?.exp()?)?)
+        self.mul_scalar(0.5)?
+            .tanh()?
+            .add_scalar(1.0)?
+            .mul_scalar(0.5)
     }
 
     /// Elementwise `max(x, 0)`, with derivative 0 at 0 as in `jax.nn.relu`.
@@ -405,11 +408,17 @@ impl Array {
     }
 
     /// The mean over `axes`, removing them.
+    /// The mean of an integer array is `f32`, as in JAX.
     pub fn mean(&self, axes: &[isize]) -> Result<Array> {
         self.check_value("mean")?;
         let resolved = resolve_axes("mean", axes, self.rank())?;
         let count: usize = resolved.iter().map(|&a| self.shape()[a]).product();
-        self.sum(axes)?.mul_scalar(1.0 / count as f64)
+        let x = if self.dtype().is_float() {
+            self.clone()
+        } else {
+            self.astype(DType::F32)?
+        };
+        x.sum(axes)?.mul_scalar(1.0 / count as f64)
     }
 
     /// The mean of every element, as a 0-d array.
