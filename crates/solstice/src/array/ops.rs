@@ -169,16 +169,16 @@ impl Array {
                 other.short_description()
             )));
         }
-        let shape = broadcast_shapes(self.shape(), other.shape()).ok_or_else(|| {
-            Error::shape(format!(
+        if broadcast_shapes(self.shape(), other.shape()).is_none() {
+            return Err(Error::shape(format!(
                 "{name} got shapes {:?} and {:?}, which do not broadcast",
                 self.shape(),
                 other.shape()
-            ))
-        })?;
-        let a = self.broadcast_to(&shape)?;
-        let b = other.broadcast_to(&shape)?;
-        bind(prim, &[&a, &b])
+            )));
+        }
+        // The kernel broadcasts, so no broadcast is materialised, and the VJP
+        // rules sum cotangents back to each input's shape.
+        bind(prim, &[self, other])
     }
 
     /// Elementwise `self + other`, with numpy broadcasting.
@@ -264,22 +264,18 @@ impl Array {
                 on_false.short_description()
             )));
         }
-        let shape = broadcast_shapes(self.shape(), on_true.shape())
+        let fits = broadcast_shapes(self.shape(), on_true.shape())
             .and_then(|s| broadcast_shapes(&s, on_false.shape()))
-            .ok_or_else(|| {
-                Error::shape(format!(
-                    "select got shapes {:?}, {:?} and {:?}, which do not broadcast",
-                    self.shape(),
-                    on_true.shape(),
-                    on_false.shape()
-                ))
-            })?;
-        let (c, t, f) = (
-            self.broadcast_to(&shape)?,
-            on_true.broadcast_to(&shape)?,
-            on_false.broadcast_to(&shape)?,
-        );
-        bind(Prim::Select, &[&c, &t, &f])
+            .is_some();
+        if !fits {
+            return Err(Error::shape(format!(
+                "select got shapes {:?}, {:?} and {:?}, which do not broadcast",
+                self.shape(),
+                on_true.shape(),
+                on_false.shape()
+            )));
+        }
+        bind(Prim::Select, &[self, on_true, on_false])
     }
 
     /// The same elements in a new shape with the same number of elements.

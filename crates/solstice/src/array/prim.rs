@@ -8,8 +8,9 @@
 //!   differentiated again (`transform/vjp.rs`).
 //!
 //! Primitives take inputs of the shapes their public operation has already
-//! checked: binary elementwise primitives see equal logical shapes, `MatMul`
-//! sees equal leading dimensions, `Take` and `IndexAdd` see 1-d indices.
+//! checked: elementwise primitives broadcast numpy-style in the kernel (their
+//! VJP rules sum each cotangent back to its input's shape), `MatMul` sees
+//! equal leading dimensions, `Take` and `IndexAdd` see 1-d indices.
 
 use std::sync::Arc;
 
@@ -47,7 +48,7 @@ pub(crate) enum Prim {
     Abs,
     Sign,
     Erf,
-    // Binary, elementwise, over equal logical shapes.
+    // Binary, elementwise, with numpy broadcasting.
     Add,
     Sub,
     Mul,
@@ -55,7 +56,7 @@ pub(crate) enum Prim {
     Maximum,
     Minimum,
     Compare(CmpOp),
-    /// `(cond, on_true, on_false)`, all of one shape; `cond` is `u8`.
+    /// `(cond, on_true, on_false)`, broadcast together; `cond` is `u8`.
     Select,
     // Shape.
     Reshape(Vec<usize>),

@@ -46,9 +46,8 @@ pub(crate) fn apply(
             // A batched input moved to axis 0 is `[B, ...shape]`; an
             // unbatched one broadcasts against it from the right, inside the
             // kernel, without being copied. Logical shapes may differ in rank
-            // (an outer `vmap` sees the kernel-level broadcasting of an inner
-            // one), so batched inputs get size-1 axes after the batch axis up
-            // to the highest logical rank.
+            // (the kernels broadcast numpy-style), so batched inputs get
+            // size-1 axes after the batch axis up to the highest logical rank.
             let logical_rank = |v: &Array, a: &Option<usize>| v.rank() - usize::from(a.is_some());
             let rank = values
                 .iter()
