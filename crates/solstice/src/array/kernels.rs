@@ -3,7 +3,7 @@
 //! This is the only place that computes with candle. Tensors are used
 //! untracked (no `Var`), so candle records nothing for backprop.
 
-use candle_core::{D, Tensor};
+use candle_core::Tensor;
 
 use super::prim::{CmpOp, Prim, RandomOp};
 use crate::error::{Error, Result};
@@ -89,32 +89,23 @@ pub(crate) fn eval(prim: &Prim, xs: &[&Tensor]) -> Result<Tensor> {
     Ok(out)
 }
 
-/// candle's matmul takes each operand's two matrix dimensions contiguous or
-/// transposed, with plainly laid out batch dimensions; other layouts (such as
-/// broadcast batch dimensions) are made contiguous first.
+/// `a @ b` over equal batch dimensions.
 fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    let rank = a.rank();
-    if rank > 3 {
-        // candle's batched matmul wants one batch dimension: fold them all.
-        let dims = a.dims();
-        let batch: Vec<usize> = dims[..rank - 2].to_vec();
-        let count: usize = batch.iter().product();
-        let (m, k, n) = (dims[rank - 2], dims[rank - 1], b.dims()[rank - 1]);
-        let a = a.contiguous()?.reshape((count, m, k))?;
-        let b = b.contiguous()?.reshape((count, k, n))?;
-        let mut shape = batch;
-        shape.extend([m, n]);
-        return Ok(matmul(&a, &b)?.reshape(shape)?);
+    if let Some(out) = super::matmul::matmul(a, b)? {
+        return Ok(out);
     }
-    let fix = |t: &Tensor| -> Result<Tensor> {
-        let transposed_ok = t.rank() <= 2 && t.transpose(D::Minus1, D::Minus2)?.is_contiguous();
-        if t.is_contiguous() || transposed_ok {
-            Ok(t.clone())
-        } else {
-            Ok(t.contiguous()?)
-        }
-    };
-    Ok(fix(a)?.matmul(&fix(b)?)?)
+    // Other dtypes: candle's matmul, which wants one plainly laid out batch
+    // dimension.
+    let rank = a.rank();
+    let dims = a.dims();
+    let batch: Vec<usize> = dims[..rank - 2].to_vec();
+    let count: usize = batch.iter().product();
+    let (m, k, n) = (dims[rank - 2], dims[rank - 1], b.dims()[rank - 1]);
+    let a = a.contiguous()?.reshape((count, m, k))?;
+    let b = b.contiguous()?.reshape((count, k, n))?;
+    let mut shape = batch;
+    shape.extend([m, n]);
+    Ok(a.matmul(&b)?.reshape(shape)?)
 }
 
 /// A random operation over `u32[..., 2]` keys: each key of the leading

@@ -16,6 +16,7 @@
 
 mod dtype;
 mod kernels;
+mod matmul;
 mod ops;
 pub use ops::one_hot;
 pub(crate) mod prim;
