@@ -162,3 +162,34 @@ fn a_failing_function_leaves_no_transformation_behind() {
         vec![0.0, 0.0]
     );
 }
+
+#[test]
+fn edge_cases_give_errors_not_panics() {
+    let ints = |v: Vec<i64>| Array::from_vec(v.clone(), &[v.len()]).unwrap();
+    let err = ints(vec![1, 2]).div(&ints(vec![1, 0])).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "in div: div got an integer division by zero"
+    );
+    let err = ints(vec![1, 2])
+        .reshape(&[1, 2])
+        .unwrap()
+        .matmul(&ints(vec![1, 2]).reshape(&[2, 1]).unwrap());
+    assert!(err.unwrap_err().is_dtype_mismatch());
+    let err = Array::zeros(&[usize::MAX / 2, 4], DType::F32).unwrap_err();
+    assert!(err.to_string().contains("whose size overflows"), "{err}");
+    let err = solstice::random::normal(Key::new(0), &[usize::MAX, 2], DType::F32).unwrap_err();
+    assert!(err.to_string().contains("whose size overflows"), "{err}");
+    // Empty batches and empty indices are fine.
+    let linear = Linear::new(3, 2, Key::new(0)).unwrap();
+    let none = Array::zeros(&[0, 3], DType::F32).unwrap();
+    assert_eq!(
+        vmap(|x: &Array| linear.forward(x))(&none).unwrap().shape(),
+        &[0, 2]
+    );
+    let no_rows = Array::ones(&[3, 2], DType::F32)
+        .unwrap()
+        .take(&Array::from_vec(Vec::<u32>::new(), &[0]).unwrap(), 0)
+        .unwrap();
+    assert_eq!(no_rows.shape(), &[0, 2]);
+}

@@ -5,6 +5,7 @@
 
 use candle_core::Tensor;
 
+use super::DType;
 use super::prim::{CmpOp, Prim, RandomOp};
 use crate::error::{Error, Result};
 
@@ -25,7 +26,12 @@ pub(crate) fn eval(prim: &Prim, xs: &[&Tensor]) -> Result<Tensor> {
         Prim::Add => x.broadcast_add(xs[1])?,
         Prim::Sub => x.broadcast_sub(xs[1])?,
         Prim::Mul => x.broadcast_mul(xs[1])?,
-        Prim::Div => x.broadcast_div(xs[1])?,
+        Prim::Div => {
+            if !DType::from_candle(x.dtype())?.is_float() && has_zero(xs[1])? {
+                return Err(Error::invalid("div got an integer division by zero"));
+            }
+            x.broadcast_div(xs[1])?
+        }
         Prim::Maximum => x.broadcast_maximum(xs[1])?,
         Prim::Minimum => x.broadcast_minimum(xs[1])?,
         Prim::Compare(op) => {
@@ -87,6 +93,15 @@ pub(crate) fn eval(prim: &Prim, xs: &[&Tensor]) -> Result<Tensor> {
         }
     };
     Ok(out)
+}
+
+/// Whether an integer tensor holds a zero.
+fn has_zero(t: &Tensor) -> Result<bool> {
+    let values = t
+        .flatten_all()?
+        .to_dtype(candle_core::DType::I64)?
+        .to_vec1::<i64>()?;
+    Ok(values.contains(&0))
 }
 
 /// `a @ b` over equal batch dimensions.

@@ -148,16 +148,19 @@ impl Array {
 
     /// An array of zeros.
     pub fn zeros(shape: &[usize], dtype: DType) -> Result<Self> {
+        element_count("Array::zeros", shape)?;
         Self::from_tensor(Tensor::zeros(shape, dtype.to_candle(), &Device::Cpu)?)
     }
 
     /// An array of ones.
     pub fn ones(shape: &[usize], dtype: DType) -> Result<Self> {
+        element_count("Array::ones", shape)?;
         Self::from_tensor(Tensor::ones(shape, dtype.to_candle(), &Device::Cpu)?)
     }
 
     /// An array filled with `value`, converted to `dtype`.
     pub fn full(shape: &[usize], value: f64, dtype: DType) -> Result<Self> {
+        element_count("Array::full", shape)?;
         let one = Tensor::new(value, &Device::Cpu)?.to_dtype(dtype.to_candle())?;
         Self::from_tensor(one.broadcast_as(shape)?.contiguous()?)
     }
@@ -313,6 +316,14 @@ impl Array {
             }
         }
     }
+}
+
+/// The number of elements of `shape`, or an error if it overflows.
+pub(crate) fn element_count(op: &str, shape: &[usize]) -> Result<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .ok_or_else(|| Error::shape(format!("{op} got shape {shape:?}, whose size overflows")))
 }
 
 impl std::fmt::Debug for Array {

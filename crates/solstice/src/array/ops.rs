@@ -483,6 +483,12 @@ impl Array {
     pub fn matmul(&self, other: &Array) -> Result<Array> {
         self.check_value("matmul")?;
         other.check_value("matmul")?;
+        if !self.dtype().is_float() {
+            return Err(Error::dtype(format!(
+                "matmul multiplies float arrays but got {}; convert with `astype`",
+                self.short_description()
+            )));
+        }
         if self.dtype() != other.dtype() {
             return Err(Error::dtype(format!(
                 "matmul got arrays of different dtypes, {} and {}",

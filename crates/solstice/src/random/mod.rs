@@ -39,6 +39,7 @@ use crate::transform::trace::bind;
 /// Draws `op` from `key`: directly for one concrete key, through the
 /// random primitive for a key array or a key traced by `vmap`.
 fn sample_with(key: Key, op: RandomOp) -> Result<Array> {
+    crate::array::element_count(op.name(), &op.draw_shape().0)?;
     match key.concrete()? {
         Some(words) => op.draw(words),
         None => bind(Prim::Random(op), &[key.array()?]),
