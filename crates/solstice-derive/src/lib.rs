@@ -1,9 +1,9 @@
 //! `#[derive(Module)]` for solstice. Use it through `solstice::Module`.
 //!
 //! The derive runs in named stages:
-//! - [`attr`] parses the `#[module(...)]` attributes of each field;
-//! - [`check`] rejects what cannot be a module (enums, unions);
-//! - [`expand`] writes the `Tree`, `Clone` and `Debug` impls.
+//! - `attr` parses the `#[module(...)]` attributes of each field;
+//! - `check` rejects what cannot be a module (enums, unions);
+//! - `expand` writes the `Tree`, `Clone` and `Debug` impls.
 //!
 //! Every mistake is reported at once, each at its own span. Generated code
 //! names only `::solstice::__private`.

@@ -10,7 +10,7 @@
 //! ```
 //!
 //! - Inputs: `query` `[q_seq, query_size]`, `key_` `[kv_seq, key_size]`,
-//!   `value` `[kv_seq, value_size]`. Batch with [`vmap`](crate::vmap).
+//!   `value` `[kv_seq, value_size]`. Batch with [`vmap`].
 //! - `mask`: `u8` (1 = attend, 0 = ignore), `[q_seq, kv_seq]` or per head
 //!   `[num_heads, q_seq, kv_seq]`. A masked logit becomes the dtype's lowest
 //!   finite value, as in Equinox.

@@ -16,18 +16,18 @@
 //! Activation functions are in [`activation`].
 
 pub mod activation;
-mod attention;
-mod dropout;
-mod embedding;
-mod identity;
-mod lambda;
-mod layer_norm;
-mod linear;
-mod mlp;
-mod rms_norm;
-mod rotary;
-mod sequential;
-mod shared;
+pub mod attention;
+pub mod dropout;
+pub mod embedding;
+pub mod identity;
+pub mod lambda;
+pub mod layer_norm;
+pub mod linear;
+pub mod mlp;
+pub mod rms_norm;
+pub mod rotary;
+pub mod sequential;
+pub mod shared;
 
 pub use activation::Activation;
 pub use attention::{MultiheadAttention, MultiheadAttentionOptions};

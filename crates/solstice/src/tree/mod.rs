@@ -13,12 +13,12 @@
 //! Every operation returns a new tree and leaves its input unchanged. Arrays
 //! are shared between the input and the output, never copied.
 
-mod at;
-mod equal;
-mod filter;
+pub mod at;
+pub mod equal;
+pub mod filter;
 mod impls;
-mod path;
-mod structure;
+pub mod path;
+pub mod structure;
 
 pub use at::{tree_at, tree_at_each, tree_at_each_with, tree_at_pair, tree_at_with};
 pub use equal::{tree_allclose, tree_equal};
