@@ -4,9 +4,9 @@
 //! The parts keep the tree's type: a slot that a part does not hold is
 //! absent, Equinox's `None`. Scalar leaves stay in both parts.
 
-use super::{Tree, tree_map, tree_slots};
+use super::{Tree, tree_map2};
 use crate::array::Array;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Whether `a` is an array (a value or tracer), not a hole: Equinox's
 /// `is_array`.
@@ -63,17 +63,8 @@ pub fn partition<T: Tree>(tree: &T, keep: impl Fn(&Array) -> bool) -> (T, T) {
 /// Joins trees of one structure: each slot takes the first part's value
 /// that is not absent. Equinox's `combine`.
 pub fn combine<T: Tree>(first: &T, second: &T) -> Result<T> {
-    let (a, b) = (first.structure(), second.structure());
-    if !a.same_treedef(&b) {
-        return Err(Error::structure(format!(
-            "combine got trees of different structures:\n{a}\nand\n{b}"
-        )));
-    }
-    let seconds: Vec<Array> = tree_slots(second).into_iter().map(|(_, x)| x).collect();
-    let mut i = 0;
-    tree_map(first, |_, x| {
-        let y = &seconds[i];
-        i += 1;
+    tree_map2(first, second, |_, x, y| {
         Ok(if x.is_absent() { y.clone() } else { x.clone() })
     })
+    .map_err(|e| e.context("combine"))
 }
