@@ -27,13 +27,13 @@ pub(crate) fn eval(prim: &Prim, xs: &[&Tensor]) -> Result<Tensor> {
         Prim::Sub => x.broadcast_sub(xs[1])?,
         Prim::Mul => x.broadcast_mul(xs[1])?,
         Prim::Div => {
-            if !DType::from_candle(x.dtype())?.is_float() && has_zero(xs[1])? {
-                return Err(Error::invalid("div got an integer division by zero"));
+            if !DType::from_candle(x.dtype())?.is_float() {
+                check_integer_division(x, xs[1])?;
             }
             x.broadcast_div(xs[1])?
         }
-        Prim::Maximum => x.broadcast_maximum(xs[1])?,
-        Prim::Minimum => x.broadcast_minimum(xs[1])?,
+        Prim::Maximum => with_nans(x, xs[1], x.broadcast_maximum(xs[1])?)?,
+        Prim::Minimum => with_nans(x, xs[1], x.broadcast_minimum(xs[1])?)?,
         Prim::Compare(op) => {
             let op = match op {
                 CmpOp::Eq => candle_core::op::CmpOp::Eq,
@@ -65,15 +65,7 @@ pub(crate) fn eval(prim: &Prim, xs: &[&Tensor]) -> Result<Tensor> {
                 x.sum(axes.as_slice())?
             }
         }
-        Prim::Max(axes) => {
-            let mut sorted = axes.clone();
-            sorted.sort_unstable_by(|a, b| b.cmp(a));
-            let mut out = x.clone();
-            for axis in sorted {
-                out = out.max(axis)?;
-            }
-            out
-        }
+        Prim::Max(axes) => max(x, axes)?,
         Prim::MatMul => matmul(x, xs[1])?,
         Prim::Take(axis) => {
             let indices = checked_indices("take", xs[1], x.dims()[*axis], *axis)?;
@@ -85,6 +77,11 @@ pub(crate) fn eval(prim: &Prim, xs: &[&Tensor]) -> Result<Tensor> {
                 .index_add(&indices, &xs[2].contiguous()?, *axis)?
         }
         Prim::StopGradient => x.clone(),
+        Prim::CheckIndices(len) => {
+            let flat = x.flatten_all()?;
+            checked_indices("take", &flat, *len, 0)?;
+            x.clone()
+        }
         Prim::Random(op) => random(op, x)?,
         Prim::Custom(_) => {
             return Err(Error::invalid(
@@ -95,13 +92,71 @@ pub(crate) fn eval(prim: &Prim, xs: &[&Tensor]) -> Result<Tensor> {
     Ok(out)
 }
 
-/// Whether an integer tensor holds a zero.
-fn has_zero(t: &Tensor) -> Result<bool> {
-    let values = t
-        .flatten_all()?
-        .to_dtype(candle_core::DType::I64)?
-        .to_vec1::<i64>()?;
-    Ok(values.contains(&0))
+/// Integer division by zero, and `MIN / -1`, are errors, never a panic.
+fn check_integer_division(x: &Tensor, y: &Tensor) -> Result<()> {
+    let shape = broadcast_all(&[x, y])?;
+    let as_i64 = |t: &Tensor| -> Result<Vec<i64>> {
+        let t = t.broadcast_as(shape.as_slice())?.contiguous()?;
+        Ok(t.flatten_all()?
+            .to_dtype(candle_core::DType::I64)?
+            .to_vec1::<i64>()?)
+    };
+    // The quotient that overflows: signed MIN / -1 (unsigned types have none).
+    let min = match DType::from_candle(x.dtype())? {
+        DType::I64 => Some(i64::MIN),
+        DType::I32 => Some(i32::MIN as i64),
+        _ => None,
+    };
+    for (a, b) in as_i64(x)?.into_iter().zip(as_i64(y)?) {
+        if b == 0 {
+            return Err(Error::invalid("div got an integer division by zero"));
+        }
+        if b == -1 && Some(a) == min {
+            return Err(Error::invalid(
+                "div got an integer division that overflows (MIN / -1)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// NaN wherever either input is NaN: candle's maximum and minimum drop NaNs
+/// depending on argument order, JAX's propagate them.
+fn with_nans(x: &Tensor, y: &Tensor, out: Tensor) -> Result<Tensor> {
+    if !DType::from_candle(x.dtype())?.is_float() {
+        return Ok(out);
+    }
+    let shape = out.dims().to_vec();
+    let nan_x = x.ne(x)?.broadcast_as(shape.as_slice())?;
+    let nan_y = y.ne(y)?.broadcast_as(shape.as_slice())?;
+    // `x + y` is NaN wherever an input is.
+    let sum = x.broadcast_add(y)?;
+    Ok(nan_x.maximum(&nan_y)?.where_cond(&sum, &out)?)
+}
+
+/// The maximum over `axes`, NaN where a reduced slice holds a NaN (as in
+/// JAX), and an empty result for an empty input.
+fn max(x: &Tensor, axes: &[usize]) -> Result<Tensor> {
+    let mut shape: Vec<usize> = x.dims().to_vec();
+    let mut sorted = axes.to_vec();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    for &a in &sorted {
+        shape.remove(a);
+    }
+    if x.elem_count() == 0 {
+        return Ok(Tensor::zeros(shape, x.dtype(), x.device())?);
+    }
+    let mut out = x.clone();
+    let mut nans = x.ne(x)?.to_dtype(candle_core::DType::U32)?;
+    for &axis in &sorted {
+        out = out.max(axis)?;
+        nans = nans.sum(axis)?;
+    }
+    if DType::from_candle(x.dtype())?.is_float() {
+        let nan = Tensor::full(f64::NAN, shape.as_slice(), x.device())?.to_dtype(x.dtype())?;
+        out = nans.gt(0u32)?.where_cond(&nan, &out)?;
+    }
+    Ok(out)
 }
 
 /// `a @ b` over equal batch dimensions.

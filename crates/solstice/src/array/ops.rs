@@ -76,8 +76,12 @@ impl Array {
         bind(prim, &[self])
     }
 
-    /// Elementwise `-x`.
+    /// Elementwise `-x` (wrapping for integers, as in JAX).
     pub fn neg(&self) -> Result<Array> {
+        if !self.dtype().is_float() {
+            self.check_value("neg")?;
+            return Array::zeros(&[], self.dtype())?.sub(self);
+        }
         self.unary(Prim::Neg)
     }
 
@@ -141,9 +145,10 @@ impl Array {
     }
 
     /// Elementwise `max(x, 0)`, with derivative 0 at 0 as in `jax.nn.relu`.
+    /// NaN stays NaN, as in JAX.
     pub fn relu(&self) -> Result<Array> {
         let zero = self.full_like_scalar(0.0)?;
-        self.compare(&zero, CmpOp::Gt)?.select(self, &zero)
+        self.compare(&zero, CmpOp::Le)?.select(&zero, self)
     }
 
     /// A 0-d constant of this array's dtype, for mixing with scalars.
@@ -388,13 +393,21 @@ impl Array {
     /// assert_eq!(a.sum(&[0])?.to_vec::<f32>()?, vec![5.0, 7.0, 9.0]);
     /// # Ok(()) }
     /// ```
+    ///
+    /// Sums of `u8` (such as comparison masks) are `u32`, as JAX widens
+    /// small integers, so counting a mask does not wrap at 256.
     pub fn sum(&self, axes: &[isize]) -> Result<Array> {
         self.check_value("sum")?;
         let axes = resolve_axes("sum", axes, self.rank())?;
+        let x = if self.dtype() == DType::U8 {
+            self.astype(DType::U32)?
+        } else {
+            self.clone()
+        };
         if axes.is_empty() {
-            return Ok(self.clone());
+            return Ok(x);
         }
-        bind(Prim::Sum(axes), &[self])
+        bind(Prim::Sum(axes), &[&x])
     }
 
     /// Sums every element into a 0-d array.
@@ -442,6 +455,10 @@ impl Array {
     /// `log(sum(exp(x)))` over `axis`, computed stably.
     pub fn logsumexp(&self, axis: isize) -> Result<Array> {
         let m = self.max(&[axis])?.expand_dims(axis)?.stop_gradient()?;
+        // A row of -inf (fully masked) has no finite max; shift by 0 instead,
+        // so the result is -inf, not NaN, as in JAX.
+        let finite = m.abs()?.compare(&m.full_like(f64::INFINITY)?, CmpOp::Lt)?;
+        let m = finite.select(&m, &m.full_like(0.0)?)?;
         let s = self.sub(&m)?.exp()?.sum(&[axis])?.log()?;
         s.add(&m.squeeze(axis)?)
     }
@@ -533,11 +550,11 @@ impl Array {
         };
         let (a, b) = (with_batch(&a, ra)?, with_batch(&b, rb)?);
         let mut out = bind(Prim::MatMul, &[&a, &b])?;
-        if other.rank() == 1 {
-            out = out.squeeze(-1)?;
-        }
         if self.rank() == 1 {
             out = out.squeeze(-2)?;
+        }
+        if other.rank() == 1 {
+            out = out.squeeze(-1)?;
         }
         Ok(out)
     }

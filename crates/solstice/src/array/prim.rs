@@ -76,6 +76,9 @@ pub(crate) enum Prim {
     IndexAdd(usize),
     /// Identity whose derivative is zero.
     StopGradient,
+    /// Identity on integer indices that fails unless each is in `0..len`.
+    /// Batching rules that fold a batch into one gather check with it first.
+    CheckIndices(usize),
     /// A random operation over key words `u32[..., 2]`; leading dimensions
     /// are a batch of keys, each drawing on its own.
     Random(RandomOp),
@@ -139,6 +142,7 @@ impl Prim {
             Prim::Take(_) => "take",
             Prim::IndexAdd(_) => "index_add",
             Prim::StopGradient => "stop_gradient",
+            Prim::CheckIndices(_) => "take",
             Prim::Random(op) => op.name(),
             Prim::Custom(_) => "custom_vjp",
         }
@@ -149,7 +153,11 @@ impl Prim {
     pub(crate) fn is_differentiable(&self) -> bool {
         !matches!(
             self,
-            Prim::Compare(_) | Prim::Sign | Prim::StopGradient | Prim::Random(_)
+            Prim::Compare(_)
+                | Prim::Sign
+                | Prim::StopGradient
+                | Prim::CheckIndices(_)
+                | Prim::Random(_)
         )
     }
 }

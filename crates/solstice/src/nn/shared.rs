@@ -144,7 +144,15 @@ impl<T: Tree> Shared<T> {
         let rebuild = move |tree: &T| -> Result<T> {
             let values = get(tree).into_tied()?;
             let mut out = tree.clone();
-            for (node, value) in where_(&mut out).into_iter().zip(values) {
+            let nodes = where_(&mut out);
+            if nodes.len() != values.len() {
+                return Err(Error::structure(format!(
+                    "Shared::call: `where` selected {} nodes but `get` returned {} values",
+                    nodes.len(),
+                    values.len()
+                )));
+            }
+            for (node, value) in nodes.into_iter().zip(values) {
                 *node = value;
             }
             Ok(out)

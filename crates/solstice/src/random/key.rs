@@ -118,9 +118,22 @@ impl Key {
         }
     }
 
-    /// The words as a `u32[2]` array (or a tracer of one).
+    /// The words as a `u32[..., 2]` array (or a tracer of one).
+    ///
+    /// Fails if the words are not of that form, as happens when `vmap` maps
+    /// over a single key (mapping its two words) instead of a key array
+    /// made by [`Key::split_batch`], or when a filter removed them.
     pub fn array(&self) -> Result<&Array> {
-        self.data.as_ref().map_err(Clone::clone)
+        let data = self.data.as_ref().map_err(Clone::clone)?;
+        data.check_value("Key")?;
+        if data.shape().last() != Some(&2) || data.dtype() != DType::U32 {
+            return Err(Error::shape(format!(
+                "a Key's words must be u32[..., 2] but are {}; to map over keys, \
+                 vmap over a key array made by `Key::split_batch`",
+                data.short_description()
+            )));
+        }
+        Ok(data)
     }
 
     /// The words of one concrete key, or `None` for a traced key or a key

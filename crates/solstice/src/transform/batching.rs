@@ -34,7 +34,8 @@ pub(crate) fn apply(
         | Prim::Sign
         | Prim::Erf
         | Prim::Convert(_)
-        | Prim::StopGradient => Ok((bind(prim.clone(), &[&values[0]])?, axes[0])),
+        | Prim::StopGradient
+        | Prim::CheckIndices(_) => Ok((bind(prim.clone(), &[&values[0]])?, axes[0])),
         Prim::Add
         | Prim::Sub
         | Prim::Mul
@@ -192,6 +193,13 @@ fn matmul(
     }
 }
 
+/// Indices as `i64` after checking each is in `0..len`: folding a batch
+/// into one gather offsets them by row, so an index out of its own row's
+/// range would otherwise read or write another example's.
+fn checked_i64(idx: &Array, len: usize) -> Result<Array> {
+    bind(Prim::CheckIndices(len), &[idx])?.astype(crate::DType::I64)
+}
+
 fn take(
     x: &Array,
     x_axis: Option<usize>,
@@ -221,8 +229,9 @@ fn take(
             // Both batched: fold the batch into the indexed axis, offsetting
             // each example's indices by its row, and gather once.
             let x = front(x, x_axis)?.moveaxis(axis as isize + 1, 1)?;
-            let idx = front(idx, idx_axis)?;
-            let (len, n) = (x.shape()[1], idx.shape()[1]);
+            let len = x.shape()[1];
+            let idx = checked_i64(&front(idx, idx_axis)?, len)?;
+            let n = idx.shape()[1];
             let rest = x.shape()[2..].to_vec();
             let mut folded_shape = vec![size * len];
             folded_shape.extend_from_slice(&rest);
@@ -262,8 +271,9 @@ fn index_add(
     // indices, and add once.
     let base = batched_front(base, axes[0], size)?.moveaxis(axis as isize + 1, 1)?;
     let src = batched_front(src, axes[2], size)?.moveaxis(axis as isize + 1, 1)?;
-    let idx = front(idx, axes[1])?;
-    let (len, n) = (base.shape()[1], idx.shape()[1]);
+    let len = base.shape()[1];
+    let idx = checked_i64(&front(idx, axes[1])?, len)?;
+    let n = idx.shape()[1];
     let rest = base.shape()[2..].to_vec();
     let fold = |x: &Array, rows: usize| -> Result<Array> {
         let mut shape = vec![size * rows];

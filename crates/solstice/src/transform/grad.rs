@@ -15,7 +15,7 @@ use crate::array::prim::Prim;
 use crate::error::{Error, Result};
 use crate::tree::{Tree, tree_map, tree_slots, with_slots};
 
-use super::trace::{FrameKind, make_grad_tracer, push_frame, unwrap_grad};
+use super::trace::{FrameKind, check_output, make_grad_tracer, push_frame, unwrap_grad};
 use super::vjp_rules;
 
 /// The record of one `grad` frame.
@@ -168,7 +168,11 @@ pub(crate) fn record<R: Tree>(
     drop(guard);
     // Auxiliary outputs come back as values, not derivatives: JAX's
     // `has_aux` stops their gradient the same way.
-    let aux = tree_map(&aux, |_, a| Ok(unwrap_grad(&frame, a).0))?;
+    let aux = tree_map(&aux, |_, a| {
+        check_output(&frame, a)?;
+        Ok(unwrap_grad(&frame, a).0)
+    })?;
+    check_output(&frame, &out)?;
     out.check_value(api)?;
     if !out.dtype().is_float() {
         return Err(Error::transform(format!(

@@ -10,7 +10,7 @@ use crate::array::prim::{CmpOp, Prim};
 use crate::error::{Error, Result};
 use crate::tree::{Tree, tree_map, tree_slots, with_slots};
 
-use super::trace::{FrameKind, bind, make_jvp_tracer, push_frame, unwrap_jvp};
+use super::trace::{FrameKind, bind, check_output, make_jvp_tracer, push_frame, unwrap_jvp};
 
 /// The tangent of `prim`'s output given its inputs' primals and tangents
 /// (`None` is a zero tangent). `None` means a zero output tangent.
@@ -43,14 +43,18 @@ pub(crate) fn rule(
             .transpose(),
         Prim::Sin => scaled(x[0].cos()?),
         Prim::Cos => scaled(x[0].sin()?.neg()?),
-        Prim::Abs => scaled(x[0].sign()?),
+        Prim::Abs => scaled(super::vjp_rules::abs_slope(&x[0])?),
         Prim::Erf => scaled(
             x[0].square()?
                 .neg()?
                 .exp()?
                 .mul_scalar(std::f64::consts::FRAC_2_SQRT_PI)?,
         ),
-        Prim::Sign | Prim::Compare(_) | Prim::StopGradient | Prim::Random(_) => Ok(None),
+        Prim::Sign
+        | Prim::Compare(_)
+        | Prim::StopGradient
+        | Prim::CheckIndices(_)
+        | Prim::Random(_) => Ok(None),
         Prim::Add | Prim::Sub => {
             let b = t[1].as_ref().map(|b| {
                 if *prim == Prim::Sub {
@@ -207,7 +211,10 @@ pub fn jvp<I: Tree, O: Tree>(
     }
     let out = f(&with_slots(primals, &traced))?;
     drop(guard);
-    let primal_out = tree_map(&out, |_, a| Ok(unwrap_jvp(&frame, a).0))?;
+    let primal_out = tree_map(&out, |_, a| {
+        check_output(&frame, a)?;
+        Ok(unwrap_jvp(&frame, a).0)
+    })?;
     let tangent_out = tree_map(&out, |_, a| {
         if a.is_hole() {
             return Ok(a.clone());

@@ -180,8 +180,18 @@ fn escaped() -> Error {
 /// The payload of `a` if it is one of `frame`'s own tracers.
 fn own<'a>(frame: &Frame, a: &'a Array) -> Option<&'a TracerKind> {
     a.tracer()
-        .filter(|t| t.level == frame.level)
+        .filter(|t| t.level == frame.level && t.frame == frame.id)
         .map(|t| &t.kind)
+}
+
+/// Fails if `a`, returned from `frame`'s function, is a tracer of a frame at
+/// this level or above other than `frame`: one that escaped an earlier
+/// transformation, which would otherwise be mistaken for a constant.
+pub(crate) fn check_output(frame: &Frame, a: &Array) -> Result<()> {
+    match a.tracer() {
+        Some(t) if t.level >= frame.level && t.frame != frame.id => Err(escaped()),
+        _ => Ok(()),
+    }
 }
 
 fn make_tracer(frame: &Frame, shape: Vec<usize>, dtype: crate::DType, kind: TracerKind) -> Array {

@@ -1,6 +1,6 @@
 //! `apply_updates`: adding updates to a model, leaf by leaf.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::tree::{Tree, tree_map2};
 
 /// `model + updates`, leaf by leaf: Equinox's `apply_updates`. Where the
@@ -23,6 +23,13 @@ pub fn apply_updates<T: Tree>(model: &T, updates: &T) -> Result<T> {
     tree_map2(model, updates, |_, m, u| {
         if m.is_hole() || u.is_hole() {
             Ok(m.clone())
+        } else if m.shape() != u.shape() {
+            // A broadcasting add would silently change the leaf's shape.
+            Err(Error::shape(format!(
+                "apply_updates got an update {} for a leaf {}; updates have their leaf's shape",
+                u.short_description(),
+                m.short_description()
+            )))
         } else {
             m.add(u)
         }

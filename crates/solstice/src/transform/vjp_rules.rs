@@ -6,7 +6,7 @@
 
 use crate::array::Array;
 use crate::array::prim::{CmpOp, Prim};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Cotangents of `prim`'s inputs, given its inputs, output and the output's
 /// cotangent `ct`. `None` marks an input that gets no cotangent (indices,
@@ -60,7 +60,7 @@ fn rule(prim: &Prim, inputs: &[Array], output: &Array, ct: &Array) -> Result<Vec
         Prim::Sqrt => one(ct.div(&output.mul_scalar(2.0)?)?),
         Prim::Sin => one(ct.mul(&x.cos()?)?),
         Prim::Cos => one(ct.mul(&x.sin()?)?.neg()?),
-        Prim::Abs => one(ct.mul(&x.sign()?)?),
+        Prim::Abs => one(ct.mul(&abs_slope(x)?)?),
         Prim::Erf => {
             // d/dx erf(x) = 2 / sqrt(pi) * exp(-x^2)
             let d = x
@@ -88,9 +88,11 @@ fn rule(prim: &Prim, inputs: &[Array], output: &Array, ct: &Array) -> Result<Vec
                 Some(ct.mul(&wb)?.div(&total)?),
             ])
         }
-        Prim::Compare(_) | Prim::Sign | Prim::StopGradient | Prim::Random(_) => {
-            Ok(vec![None; inputs.len()])
-        }
+        Prim::Compare(_)
+        | Prim::Sign
+        | Prim::StopGradient
+        | Prim::CheckIndices(_)
+        | Prim::Random(_) => Ok(vec![None; inputs.len()]),
         Prim::Select => {
             let cond = x;
             let zero = Array::zeros(&[], ct.dtype())?;
@@ -140,13 +142,30 @@ fn rule(prim: &Prim, inputs: &[Array], output: &Array, ct: &Array) -> Result<Vec
                 None,
             ])
         }
-        Prim::Custom(rule) => one((rule.backward)(x, output, ct)?),
+        Prim::Custom(rule) => {
+            let g = (rule.backward)(x, output, ct)?;
+            if g.is_hole() || g.shape() != x.shape() || g.dtype() != x.dtype() {
+                return Err(Error::shape(format!(
+                    "custom_vjp's backward returned {} for an input {}; it must return the \
+                     input's cotangent, of the input's shape and dtype",
+                    g.short_description(),
+                    x.short_description()
+                )));
+            }
+            one(g)
+        }
         Prim::IndexAdd(axis) => Ok(vec![
             Some(ct.clone()),
             None,
             Some(ct.take(&inputs[1], *axis as isize)?),
         ]),
     }
+}
+
+/// The derivative of `abs`: 1 for `x >= 0` (so 1 at 0, as in JAX), else -1.
+pub(crate) fn abs_slope(x: &Array) -> Result<Array> {
+    let nonnegative = x.compare(&x.full_like(0.0)?, CmpOp::Ge)?;
+    nonnegative.select(&x.full_like(1.0)?, &x.full_like(-1.0)?)
 }
 
 fn swap_last_two(x: &Array) -> Result<Array> {

@@ -10,7 +10,7 @@ use crate::array::{Array, resolve_axis};
 use crate::error::{Error, Result};
 use crate::tree::{KeyPath, PathKey, Tree, tree_map, tree_slots, with_slots};
 
-use super::trace::{FrameKind, make_batch_tracer, push_frame, unwrap_batch};
+use super::trace::{FrameKind, check_output, make_batch_tracer, push_frame, unwrap_batch};
 
 /// Picks an axis for the array at a path; see [`Axes::ByPath`].
 pub type PathAxis = Arc<dyn Fn(&KeyPath) -> Option<isize> + Send + Sync>;
@@ -176,6 +176,7 @@ fn vmap_tree<I: Tree, O: Tree>(
         if a.is_hole() {
             return Ok(a.clone());
         }
+        check_output(&frame, a)?;
         let (value, axis) = unwrap_batch(&frame, a);
         let Some(target) = out_axes.axis_for("vmap", path)? else {
             return match axis {
