@@ -270,3 +270,19 @@ fn apply_updates_rejects_an_update_of_another_shape() {
         "{err}"
     );
 }
+
+#[test]
+fn integer_constants_must_fit_their_dtype() {
+    let err = Array::full(&[1], 300.0, DType::U8).unwrap_err();
+    assert!(err.is_dtype_mismatch());
+    assert_eq!(
+        err.to_string(),
+        "300 is not a value of u8; use a float dtype or a whole number in range"
+    );
+    let ints = Array::from_vec(vec![1i64, 2], &[2]).unwrap();
+    assert!(ints.add_scalar(0.5).is_err());
+    assert_eq!(
+        ints.add_scalar(-3.0).unwrap().to_vec::<i64>().unwrap(),
+        vec![-2, -1]
+    );
+}

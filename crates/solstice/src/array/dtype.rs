@@ -35,6 +35,17 @@ impl DType {
         !self.is_float()
     }
 
+    /// The smallest and largest values of an integer dtype, as `f64`.
+    pub(crate) fn int_range(self) -> Option<(f64, f64)> {
+        match self {
+            DType::I64 => Some((i64::MIN as f64, i64::MAX as f64)),
+            DType::I32 => Some((i32::MIN as f64, i32::MAX as f64)),
+            DType::U32 => Some((0.0, u32::MAX as f64)),
+            DType::U8 => Some((0.0, u8::MAX as f64)),
+            DType::F32 | DType::F64 => None,
+        }
+    }
+
     /// The short name Equinox prints (`f32`, `i64`, ...).
     pub fn short_name(self) -> &'static str {
         match self {

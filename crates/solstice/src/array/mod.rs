@@ -159,8 +159,18 @@ impl Array {
     }
 
     /// An array filled with `value`, converted to `dtype`.
+    ///
+    /// For an integer dtype, `value` must be a whole number in its range:
+    /// anything else is an error rather than a silently changed value.
     pub fn full(shape: &[usize], value: f64, dtype: DType) -> Result<Self> {
         element_count("Array::full", shape)?;
+        if let Some((lo, hi)) = dtype.int_range()
+            && !(value.fract() == 0.0 && value >= lo && value <= hi)
+        {
+            return Err(Error::dtype(format!(
+                "{value} is not a value of {dtype}; use a float dtype or a whole number in range"
+            )));
+        }
         let one = Tensor::new(value, &Device::Cpu)?.to_dtype(dtype.to_candle())?;
         Self::from_tensor(one.broadcast_as(shape)?.contiguous()?)
     }
