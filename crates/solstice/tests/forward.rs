@@ -3,10 +3,9 @@
 
 mod common;
 
+use common::ops::{ArrayFn, SHAPE, X, differentiable_ops, step_and_tolerance};
 use common::{Fixture, assert_close, f64s};
-use solstice::{Array, DType, grad, hessian, jacfwd, jacrev, jvp, vjp, vmap};
-
-type ArrayFn = dyn Fn(&Array) -> solstice::Result<Array>;
+use solstice::{Array, grad, hessian, jacfwd, jacrev, jvp, vjp, vmap};
 
 fn f1(x: &Array) -> solstice::Result<Array> {
     x.tanh()?.mul(x)?.mul(x)?.sum_all()
@@ -85,68 +84,10 @@ fn hessian_vector_product_is_jvp_of_grad() {
 
 #[test]
 fn every_op_jvp_matches_finite_differences() {
-    let x = [0.3, -0.8, 1.1, 0.45, -0.2, 0.9];
+    let (x, shape) = (X, SHAPE);
     let v = [0.7, 0.1, -0.5, 1.0, 0.3, -0.2];
-    let shape = [2, 3];
-    let w = f64s(&[0.5, -1.0, 2.0, 0.25, 1.5, -0.75], &[3, 2]);
-    let idx = Array::from_vec(vec![2u32, 0, 2], &[3]).unwrap();
-    let ops: Vec<(&str, Box<ArrayFn>)> = vec![
-        ("neg", Box::new(|x| x.neg())),
-        ("exp", Box::new(|x| x.exp())),
-        ("log", Box::new(|x| x.square()?.add_scalar(1.0)?.log())),
-        ("tanh", Box::new(|x| x.tanh())),
-        ("sqrt", Box::new(|x| x.square()?.add_scalar(0.5)?.sqrt())),
-        ("sin", Box::new(|x| x.sin())),
-        ("cos", Box::new(|x| x.cos())),
-        ("abs", Box::new(|x| x.abs())),
-        ("erf", Box::new(|x| x.erf())),
-        ("relu", Box::new(|x| x.relu())),
-        ("mul", Box::new(|x| x.mul(&x.sin()?))),
-        (
-            "div",
-            Box::new(|x| x.cos()?.div(&x.square()?.add_scalar(1.0)?)),
-        ),
-        ("sub", Box::new(|x| x.sub(&x.square()?))),
-        (
-            "maximum",
-            Box::new(|x| x.maximum(&x.mul_scalar(0.5)?.add_scalar(0.1)?)),
-        ),
-        ("minimum", Box::new(|x| x.minimum(&x.mul_scalar(-0.5)?))),
-        (
-            "broadcast",
-            Box::new(|x| x.sum(&[0])?.broadcast_to(&[4, 3])),
-        ),
-        ("reshape", Box::new(|x| x.reshape(&[3, 2]))),
-        ("transpose", Box::new(|x| x.t())),
-        ("sum", Box::new(|x| x.sum(&[1]))),
-        ("max", Box::new(|x| x.max(&[1]))),
-        ("matmul", Box::new(move |x| x.matmul(&w))),
-        ("matmul self", Box::new(|x| x.matmul(&x.t()?))),
-        ("softmax", Box::new(|x| x.softmax(-1))),
-        ("take", Box::new(move |x| x.take(&idx, 1))),
-        (
-            "index_add",
-            Box::new(|x| {
-                let i = Array::from_vec(vec![1u32, 1], &[2])?;
-                x.index_add(&i, &x.square()?, 0)
-            }),
-        ),
-        (
-            "select",
-            Box::new(|x| {
-                x.compare(&Array::scalar(0.0f64)?, solstice::CmpOp::Gt)?
-                    .select(x, &x.square()?)
-            }),
-        ),
-        (
-            "astype",
-            Box::new(|x| x.astype(DType::F32)?.astype(DType::F64)),
-        ),
-    ];
-    for (name, op) in &ops {
-        // astype goes through f32, whose rounding swamps a tiny step; it is
-        // linear, so a large step is exact.
-        let h = if *name == "astype" { 1e-2 } else { 1e-6 };
+    for (name, op) in &differentiable_ops() {
+        let (h, tol) = step_and_tolerance(name);
         let (_, tangent) = jvp(|x: &Array| op(x), &f64s(&x, &shape), &f64s(&v, &shape)).unwrap();
         let at = |s: f64| -> Vec<f64> {
             let p: Vec<f64> = x.iter().zip(&v).map(|(a, b)| a + s * b).collect();
@@ -158,7 +99,6 @@ fn every_op_jvp_matches_finite_differences() {
             .zip(&minus)
             .map(|(p, m)| (p - m) / (2.0 * h))
             .collect();
-        let tol = if *name == "astype" { 1e-4 } else { 1e-6 };
         for (a, n) in tangent.to_vec::<f64>().unwrap().iter().zip(&numeric) {
             assert!(
                 (a - n).abs() < tol * n.abs().max(1.0),

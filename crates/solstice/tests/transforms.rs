@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::ops::{SHAPE, X, differentiable_ops, step_and_tolerance};
 use common::{Fixture, assert_close, f64s};
 use solstice::__private::record_kernels;
 use solstice::nn::{Embedding, Linear};
@@ -52,8 +53,8 @@ fn finite_difference(
     f: &dyn Fn(&Array) -> solstice::Result<Array>,
     x: &[f64],
     shape: &[usize],
+    h: f64,
 ) -> Vec<f64> {
-    let h = 1e-6;
     (0..x.len())
         .map(|i| {
             let mut plus = x.to_vec();
@@ -67,78 +68,12 @@ fn finite_difference(
         .collect()
 }
 
-type ArrayFn = dyn Fn(&Array) -> solstice::Result<Array>;
-
 #[test]
 fn every_differentiable_op_matches_finite_differences() {
-    let x = [0.3, -0.8, 1.1, 0.45, -0.2, 0.9];
-    let shape = [2, 3];
-    let w = f64s(&[0.5, -1.0, 2.0, 0.25, 1.5, -0.75], &[3, 2]);
-    let other = f64s(&[1.2, 0.7, -0.4, 2.0, 0.9, 1.3], &[2, 3]);
-    let ops: Vec<(&str, Box<ArrayFn>)> = vec![
-        ("neg", Box::new(|x| x.neg())),
-        ("exp", Box::new(|x| x.exp())),
-        ("log", Box::new(|x| x.square()?.add_scalar(1.0)?.log())),
-        ("tanh", Box::new(|x| x.tanh())),
-        ("sqrt", Box::new(|x| x.square()?.add_scalar(0.5)?.sqrt())),
-        ("sin", Box::new(|x| x.sin())),
-        ("cos", Box::new(|x| x.cos())),
-        ("abs", Box::new(|x| x.abs())),
-        ("erf", Box::new(|x| x.erf())),
-        ("sigmoid", Box::new(|x| x.sigmoid())),
-        ("relu", Box::new(|x| x.relu())),
-        (
-            "add",
-            Box::new({
-                let other = other.clone();
-                move |x| x.add(&other)
-            }),
-        ),
-        (
-            "sub",
-            Box::new({
-                let other = other.clone();
-                move |x| other.sub(x)
-            }),
-        ),
-        ("mul", Box::new(move |x| x.mul(x))),
-        (
-            "div",
-            Box::new(move |x| other.div(&x.square()?.add_scalar(1.0)?)),
-        ),
-        (
-            "maximum",
-            Box::new(|x| x.maximum(&x.mul_scalar(0.5)?.add_scalar(0.1)?)),
-        ),
-        ("minimum", Box::new(|x| x.minimum(&x.mul_scalar(-0.5)?))),
-        (
-            "broadcast row",
-            Box::new(|x| x.sum(&[0])?.broadcast_to(&[4, 3])),
-        ),
-        ("reshape", Box::new(|x| x.reshape(&[3, 2]))),
-        ("transpose", Box::new(|x| x.t())),
-        ("sum axis", Box::new(|x| x.sum(&[1]))),
-        ("mean", Box::new(|x| x.mean(&[0]))),
-        ("max", Box::new(|x| x.max(&[1]))),
-        ("matmul", Box::new(move |x| x.matmul(&w))),
-        ("matmul vector", Box::new(|x| x.matmul(&x.sum(&[0])?))),
-        ("softmax", Box::new(|x| x.softmax(-1))),
-        ("log_softmax", Box::new(|x| x.log_softmax(0))),
-        (
-            "take",
-            Box::new(|x| x.take(&Array::from_vec(vec![2u32, 0, 2], &[3]).unwrap(), 1)),
-        ),
-        (
-            "select",
-            Box::new(|x| {
-                x.compare(&Array::scalar(0.0f64)?, solstice::CmpOp::Gt)?
-                    .select(x, &x.square()?)
-            }),
-        ),
-    ];
-    // A fixed random-looking weighting makes the scalar loss sensitive to
-    // every output element.
-    for (name, op) in &ops {
+    let (x, shape) = (X, SHAPE);
+    for (name, op) in &differentiable_ops() {
+        // A fixed random-looking weighting makes the scalar loss sensitive
+        // to every output element.
         let loss = |x: &Array| -> solstice::Result<Array> {
             let y = op(x)?;
             let r = Array::arange(y.elem_count(), DType::F64)?
@@ -148,14 +83,15 @@ fn every_differentiable_op_matches_finite_differences() {
                 .reshape(y.shape())?;
             y.mul(&r)?.sum_all()
         };
+        let (h, tol) = step_and_tolerance(name);
         let analytic = grad(loss)(&f64s(&x, &shape))
             .unwrap()
             .to_vec::<f64>()
             .unwrap();
-        let numeric = finite_difference(&loss, &x, &shape);
+        let numeric = finite_difference(&loss, &x, &shape, h);
         for (a, n) in analytic.iter().zip(&numeric) {
             assert!(
-                (a - n).abs() < 1e-6 * n.abs().max(1.0),
+                (a - n).abs() < tol * n.abs().max(1.0),
                 "{name}: analytic {analytic:?} vs numeric {numeric:?}"
             );
         }
@@ -174,7 +110,7 @@ fn second_order_matches_finite_differences_of_the_gradient() {
     };
     let x = [0.1, -0.4, 0.7, 0.2];
     let analytic = grad(g)(&f64s(&x, &[4])).unwrap().to_vec::<f64>().unwrap();
-    let numeric = finite_difference(&g, &x, &[4]);
+    let numeric = finite_difference(&g, &x, &[4], 1e-6);
     for (a, n) in analytic.iter().zip(&numeric) {
         assert!((a - n).abs() < 1e-6, "{analytic:?} vs {numeric:?}");
     }

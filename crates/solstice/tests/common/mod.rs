@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod lm;
+pub mod ops;
 
 use serde_json::Value;
 use solstice::{Array, DType};
