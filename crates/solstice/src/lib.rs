@@ -63,5 +63,6 @@ pub use tree::Tree;
 pub mod __private {
     pub use crate::array::Array;
     pub use crate::transform::trace::record_kernels;
+    pub use crate::tree::ties::tree_fmt;
     pub use crate::tree::{KeyPath, PathKey, Structure, Tree, tree_pformat};
 }

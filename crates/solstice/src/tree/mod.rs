@@ -19,12 +19,17 @@ pub mod filter;
 mod impls;
 pub mod path;
 pub mod structure;
+pub mod ties;
 
 pub use at::{tree_at, tree_at_each, tree_at_each_with, tree_at_pair, tree_at_with};
 pub use equal::{tree_allclose, tree_equal};
 pub use filter::{combine, filter, is_array, is_inexact_array, partition};
 pub use path::{KeyPath, PathKey};
 pub use structure::Structure;
+pub use ties::{
+    TieGroup, TieLeaf, TiedNode, allow_aliasing, tie_groups, tree_astype, tree_check,
+    tree_pformat_ties,
+};
 
 use crate::array::Array;
 use crate::error::Result;
