@@ -450,3 +450,22 @@ fn a_get_that_reads_the_removed_node_is_rejected_at_construction() {
     );
     assert!(!err.to_string().contains("call `Shared::call()`"), "{err}");
 }
+
+// ---------------------------------------------------------------- the README
+
+/// The README's "Seeing your ties" shows this very output.
+#[test]
+fn readme_shows_the_real_output() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let model = seed_model();
+    let groups: Vec<String> = tie_groups(&model)
+        .unwrap()
+        .iter()
+        .map(|g| g.to_string())
+        .collect();
+    let shown = format!("{}\n", groups.join("\n"));
+    assert!(readme.contains(&shown), "README lacks:\n{shown}");
+    let pretty = format!("{model:#?}\n");
+    assert!(readme.contains(&pretty), "README lacks:\n{pretty}");
+}
