@@ -226,6 +226,10 @@ pub(crate) fn value_and_grad_slots<R: Tree>(
 /// arrays, at absent slots, and at `Shared` placeholders (the gradient of a
 /// tied node lands on its source leaf).
 ///
+/// The same array in two leaves of `model` is an error naming both paths:
+/// the two leaves would get two gradients and drift apart. Tie them with
+/// `Shared`, or opt out with [`allow_aliasing`](crate::tree::allow_aliasing).
+///
 /// # Examples
 ///
 /// ```
@@ -297,7 +301,8 @@ where
 }
 
 /// The gradient of `f(model, args)` with respect to the floating arrays of
-/// `model`: Equinox's `filter_grad`. See [`filter_value_and_grad`].
+/// `model`: Equinox's `filter_grad`. See [`filter_value_and_grad`], whose
+/// aliasing guard it shares.
 pub fn filter_grad<T: Tree, A: ?Sized, F>(f: F) -> impl Fn(&T, &A) -> Result<T>
 where
     F: Fn(&T, &A) -> Result<Array>,
