@@ -262,6 +262,19 @@ fn aliasing_can_be_allowed_explicitly() {
 }
 
 #[test]
+fn the_gradient_guard_looks_at_differentiated_leaves_only() {
+    // An integer array twice gets no gradient, so it cannot drift; a
+    // serialiser would still store it twice, which `tree_check` reports.
+    let w = Array::from_vec(vec![1.0f32, 2.0], &[2]).unwrap();
+    let index = Array::from_vec(vec![1u32], &[1]).unwrap();
+    let tree = (w, index.clone(), index);
+    let grads = filter_grad(|m: &(Array, Array, Array), _: &()| m.0.sum_all())(&tree, &()).unwrap();
+    assert_eq!(grads.0.to_vec::<f32>().unwrap(), vec![1.0, 1.0]);
+    let err = tree_check(&tree).unwrap_err();
+    assert!(err.to_string().starts_with("tree_check: the same array is in two leaves, [1] and [2]"));
+}
+
+#[test]
 fn a_tied_model_passes_the_guard() {
     let model = seed_model();
     tree_check(&model).unwrap();

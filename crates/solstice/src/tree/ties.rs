@@ -346,9 +346,11 @@ pub(crate) fn check_aliasing<T: Tree>(tree: &T, api: &str) -> Result<()> {
     }
 }
 
-/// [`check_aliasing`] over slots already collected.
+/// [`check_aliasing`] over slots already collected, for the slots marked
+/// in `checked` (the differentiated ones, for a gradient).
 pub(crate) fn check_aliasing_slots(
     slots: &[Array],
+    checked: &[bool],
     paths: impl Fn(usize) -> KeyPath,
     api: &str,
 ) -> Result<()> {
@@ -356,8 +358,8 @@ pub(crate) fn check_aliasing_slots(
         return Ok(());
     }
     let mut seen: HashMap<usize, usize> = HashMap::with_capacity(slots.len());
-    for (j, a) in slots.iter().enumerate() {
-        if a.is_hole() {
+    for (j, (a, &check)) in slots.iter().zip(checked).enumerate() {
+        if !check || a.is_hole() {
             continue;
         }
         if let Some(&i) = seen.get(&a.identity()) {
