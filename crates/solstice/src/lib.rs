@@ -43,6 +43,7 @@ mod error;
 pub mod nn;
 pub mod optim;
 pub mod random;
+pub mod serial;
 mod transform;
 pub mod tree;
 
