@@ -6,6 +6,11 @@
 //!   Equinox's `filter_spec` hook ([`tree_serialise_leaves_with`],
 //!   [`tree_deserialise_leaves_with`]).
 //!
+//! - **safetensors**, keyed by tree paths, memory-mapped on load:
+//!   [`save_safetensors`] and [`load_safetensors`], with hooks to read and
+//!   write another library's names and layouts
+//!   ([`load_safetensors_with`], [`save_safetensors_with`]).
+//!
 //! Every leaf is saved: arrays and scalars (`Dropout::p` is a float record,
 //! as in Equinox), in leaf order. Holes write nothing: a weight tied through
 //! [`Shared`](crate::nn::Shared) is one leaf and is stored once, and loading
@@ -23,10 +28,15 @@ mod atomic;
 mod bytes;
 mod eqx;
 pub mod npy;
+mod safetensors;
 
 pub use atomic::write_atomically;
 pub use eqx::{
     default_deserialise_filter_spec, default_serialise_filter_spec, tree_deserialise_leaves,
     tree_deserialise_leaves_from, tree_deserialise_leaves_with, tree_serialise_leaves,
     tree_serialise_leaves_to, tree_serialise_leaves_with,
+};
+pub use safetensors::{
+    SafetensorsFile, load_safetensors, load_safetensors_with, safetensors_bytes,
+    safetensors_bytes_with, safetensors_name, save_safetensors, save_safetensors_with,
 };
