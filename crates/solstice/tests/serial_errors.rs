@@ -48,10 +48,10 @@ fn a_save_killed_midway_leaves_the_old_file_intact() {
     // Kill it once the temporary file has some megabytes in it: midway.
     let started = Instant::now();
     let temp = loop {
-        if let Some(t) = temp_file(dir.path()) {
-            if std::fs::metadata(&t).map(|m| m.len()).unwrap_or(0) > 8 << 20 {
-                break t;
-            }
+        let size = |t: &PathBuf| std::fs::metadata(t).map(|m| m.len()).unwrap_or(0);
+        match temp_file(dir.path()) {
+            Some(t) if size(&t) > 8 << 20 => break t,
+            _ => {}
         }
         assert!(
             child.try_wait().unwrap().is_none(),
