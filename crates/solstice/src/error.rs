@@ -30,6 +30,8 @@ pub(crate) enum Kind {
     Invalid,
     /// The kernel engine failed.
     Engine,
+    /// A buffer could not be allocated.
+    OutOfMemory,
 }
 
 /// The error of every fallible solstice function.
@@ -70,6 +72,10 @@ impl Error {
 
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self::new(Kind::Invalid, message)
+    }
+
+    pub(crate) fn out_of_memory(message: impl Into<String>) -> Self {
+        Self::new(Kind::OutOfMemory, message)
     }
 
     /// Adds where the error happened, for example the tree path of the
@@ -122,6 +128,12 @@ impl Error {
     /// The kernel engine failed.
     pub fn is_engine(&self) -> bool {
         self.0.kind == Kind::Engine
+    }
+
+    /// Whether a buffer could not be allocated: the arrays asked for are
+    /// larger than the memory available.
+    pub fn is_out_of_memory(&self) -> bool {
+        self.0.kind == Kind::OutOfMemory
     }
 }
 
