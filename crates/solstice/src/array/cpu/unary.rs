@@ -116,7 +116,8 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
     const LN2_LO: f32 = -2.121_944_4e-4;
     const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer
     let c = x.clamp(-104.0, 88.8);
-    let n = (c * LOG2E + ROUND) - ROUND;
+    let t = c * LOG2E + ROUND;
+    let n = t - ROUND;
     let r = c - n * LN2_HI - n * LN2_LO;
     let z = r * r;
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
@@ -124,12 +125,14 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
         * r
         + 0.5;
     let y = p * z + r + 1.0;
-    // 2^n as two factors, so that n from -150 to 128 stays representable.
-    let n = n as i32;
+    // The integer n read from the rounded float's low bits (no saturating
+    // conversion, which would not vectorise), and 2^n as two factors so
+    // that n from -150 to 128 stays representable.
+    let n = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     let n1 = n >> 1;
-    let n2 = n - n1;
-    let s1 = f32::from_bits(((n1 + 127) as u32) << 23);
-    let s2 = f32::from_bits(((n2 + 127) as u32) << 23);
+    let n2 = n.wrapping_sub(n1);
+    let s1 = f32::from_bits((n1.wrapping_add(127) as u32) << 23);
+    let s2 = f32::from_bits((n2.wrapping_add(127) as u32) << 23);
     let e = y * s1 * s2;
     if x.is_nan() { x } else { e }
 }
