@@ -14,7 +14,9 @@
 //!   [`Shared`](crate::nn::Shared)). A hole has no shape and no data, and using
 //!   it as a number is an error that says how to get the real value.
 
+mod cpu;
 mod dtype;
+mod fused;
 mod kernels;
 mod matmul;
 mod ops;
@@ -186,15 +188,25 @@ impl Array {
     }
 
     /// An array of zeros.
+    ///
+    /// An array too large for the memory available is an error (see
+    /// [`Error::is_out_of_memory`](crate::Error::is_out_of_memory)), not an
+    /// abort.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use solstice::{Array, DType};
+    /// let err = Array::zeros(&[1_000_000, 1_000_000], DType::F32).unwrap_err();
+    /// assert!(err.is_out_of_memory());
+    /// ```
     pub fn zeros(shape: &[usize], dtype: DType) -> Result<Self> {
-        element_count("Array::zeros", shape)?;
-        Self::from_tensor(Tensor::zeros(shape, dtype.to_candle(), &Device::Cpu)?)
+        Self::full(shape, 0.0, dtype)
     }
 
     /// An array of ones.
     pub fn ones(shape: &[usize], dtype: DType) -> Result<Self> {
-        element_count("Array::ones", shape)?;
-        Self::from_tensor(Tensor::ones(shape, dtype.to_candle(), &Device::Cpu)?)
+        Self::full(shape, 1.0, dtype)
     }
 
     /// An array filled with `value`, converted to `dtype`.
@@ -202,7 +214,7 @@ impl Array {
     /// For an integer dtype, `value` must be a whole number in its range:
     /// anything else is an error rather than a silently changed value.
     pub fn full(shape: &[usize], value: f64, dtype: DType) -> Result<Self> {
-        element_count("Array::full", shape)?;
+        let count = element_count("Array::full", shape)?;
         if let Some((lo, hi)) = dtype.int_range()
             && !(value.fract() == 0.0 && value >= lo && value <= hi)
         {
@@ -210,8 +222,18 @@ impl Array {
                 "{value} is not a value of {dtype}; use a float dtype or a whole number in range"
             )));
         }
-        let one = Tensor::new(value, &Device::Cpu)?.to_dtype(dtype.to_candle())?;
-        Self::from_tensor(one.broadcast_as(shape)?.contiguous()?)
+        let t = match dtype {
+            DType::F32 => {
+                cpu::tensor(cpu::alloc::full("Array::full", count, value as f32)?, shape)?
+            }
+            DType::F64 => cpu::tensor(cpu::alloc::full("Array::full", count, value)?, shape)?,
+            _ => {
+                cpu::alloc::probe("Array::full", count, dtype.size())?;
+                let one = Tensor::new(value, &Device::Cpu)?.to_dtype(dtype.to_candle())?;
+                one.broadcast_as(shape)?.contiguous()?
+            }
+        };
+        Self::from_tensor(t)
     }
 
     /// `[0, 1, ..., n - 1]` as a 1-d array of `dtype`.
@@ -225,6 +247,8 @@ impl Array {
     /// # Ok(()) }
     /// ```
     pub fn arange(n: usize, dtype: DType) -> Result<Self> {
+        // candle builds it as i64 first, then converts.
+        cpu::alloc::probe("Array::arange", n, 8 + dtype.size())?;
         let t = Tensor::arange(0i64, n as i64, &Device::Cpu)?.to_dtype(dtype.to_candle())?;
         Self::from_tensor(t)
     }
@@ -365,6 +389,12 @@ impl Array {
             }
         }
     }
+}
+
+/// Fails with an out-of-memory error if `count` elements of `size` bytes
+/// could not be allocated now (large requests only).
+pub(crate) fn probe_alloc(op: &str, count: usize, size: usize) -> Result<()> {
+    cpu::alloc::probe(op, count, size)
 }
 
 /// The number of elements of `shape`, or an error if it overflows.

@@ -806,19 +806,23 @@ impl<T: Tree> Clone for Shared<T> {
 }
 
 impl<T: Tree> Tree for Shared<T> {
-    fn visit(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &Array)) {
+    fn visit_leaves(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, crate::tree::Leaf<'_>)) {
         if self.dirty {
-            return self.settled().visit(path, f);
+            return self.settled().visit_leaves(path, f);
         }
         path.push(PathKey::Field("pytree"));
-        self.pytree.visit(path, f);
+        self.pytree.visit_leaves(path, f);
         path.pop();
     }
 
-    fn visit_mut(&mut self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &mut Array)) {
+    fn visit_leaves_mut(
+        &mut self,
+        path: &mut KeyPath,
+        f: &mut dyn FnMut(&KeyPath, crate::tree::LeafMut<'_>),
+    ) {
         self.settle();
         path.push(PathKey::Field("pytree"));
-        self.pytree.visit_mut(path, f);
+        self.pytree.visit_leaves_mut(path, f);
         path.pop();
     }
 

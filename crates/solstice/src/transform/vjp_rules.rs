@@ -154,6 +154,12 @@ fn rule(prim: &Prim, inputs: &[Array], output: &Array, ct: &Array) -> Result<Vec
             }
             one(g)
         }
+        Prim::Softmax
+        | Prim::LogSoftmax
+        | Prim::Logsumexp
+        | Prim::SoftmaxCrossEntropy
+        | Prim::SoftmaxCrossEntropyGrad
+        | Prim::Standardize { .. } => super::fused_rules::vjp(prim, inputs, output, ct),
         Prim::IndexAdd(axis) => Ok(vec![
             Some(ct.clone()),
             None,
