@@ -262,6 +262,19 @@ fn aliasing_can_be_allowed_explicitly() {
 }
 
 #[test]
+fn the_gradient_guard_looks_at_differentiated_leaves_only() {
+    // An integer array twice gets no gradient, so it cannot drift; a
+    // serialiser would still store it twice, which `tree_check` reports.
+    let w = Array::from_vec(vec![1.0f32, 2.0], &[2]).unwrap();
+    let index = Array::from_vec(vec![1u32], &[1]).unwrap();
+    let tree = (w, index.clone(), index);
+    let grads = filter_grad(|m: &(Array, Array, Array), _: &()| m.0.sum_all())(&tree, &()).unwrap();
+    assert_eq!(grads.0.to_vec::<f32>().unwrap(), vec![1.0, 1.0]);
+    let err = tree_check(&tree).unwrap_err();
+    assert!(err.to_string().starts_with("tree_check: the same array is in two leaves, [1] and [2]"));
+}
+
+#[test]
 fn a_tied_model_passes_the_guard() {
     let model = seed_model();
     tree_check(&model).unwrap();
@@ -449,4 +462,23 @@ fn a_get_that_reads_the_removed_node_is_rejected_at_construction() {
         "{err}"
     );
     assert!(!err.to_string().contains("call `Shared::call()`"), "{err}");
+}
+
+// ---------------------------------------------------------------- the README
+
+/// The README's "Seeing your ties" shows this very output.
+#[test]
+fn readme_shows_the_real_output() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let model = seed_model();
+    let groups: Vec<String> = tie_groups(&model)
+        .unwrap()
+        .iter()
+        .map(|g| g.to_string())
+        .collect();
+    let shown = format!("{}\n", groups.join("\n"));
+    assert!(readme.contains(&shown), "README lacks:\n{shown}");
+    let pretty = format!("{model:#?}\n");
+    assert!(readme.contains(&pretty), "README lacks:\n{pretty}");
 }

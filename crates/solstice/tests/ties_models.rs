@@ -275,7 +275,7 @@ fn a_whole_module_tie_prints_as_one_shared_node() {
         .replace("True", "true")
         .replace("False", "false");
     assert_eq!(format!("{module:?}"), python);
-    assert!(format!("{module:#?}").contains("key_proj=SharedNode(= .pytree[0].weight),"));
+    assert!(format!("{module:#?}").contains("key_proj=SharedNode(= .pytree[0]),"));
 }
 
 #[test]
@@ -292,7 +292,7 @@ fn a_whole_module_tie_in_tie_groups() {
     assert_eq!(group.sources[0].path.to_string(), ".pytree[0].weight");
     assert_eq!(
         group.to_string(),
-        ".pytree[1].key_proj: .weight f32[8,8] = .pytree[0].weight"
+        ".pytree[1].key_proj: .weight f32[8,8] = .pytree[0]"
     );
 }
 
@@ -350,6 +350,12 @@ fn every_block_tied_to_block_0_in_one_call() {
     let paths: Vec<String> = groups[0].tied.iter().map(|n| n.path.to_string()).collect();
     assert_eq!(paths, [".pytree[1]", ".pytree[2]"]);
     assert_eq!(groups[0].sources.len(), one_block);
+    assert_eq!(
+        groups[0].to_string(),
+        format!(
+            ".pytree[1]: {one_block} arrays = .pytree[0]\n.pytree[2]: {one_block} arrays = .pytree[0]"
+        )
+    );
     assert!(
         groups[0]
             .sources

@@ -41,6 +41,7 @@ use std::sync::Arc;
 use crate::array::Array;
 use crate::error::{Error, Result};
 use crate::transform::grad::dependencies;
+use crate::tree::path::strip_suffix;
 use crate::tree::ties::{TargetMeta, TieMeta, TieTag, replace_node};
 use crate::tree::{KeyPath, PathKey, Structure, Tree, tree_map, tree_slots, with_slots};
 
@@ -353,7 +354,7 @@ impl<T: Tree> Shared<T> {
                 .map(|(p, _)| p.clone())
                 .unwrap_or_default();
             if nodes[*k].is_none() {
-                nodes[*k] = strip(&path, rel);
+                nodes[*k] = strip_suffix(&path, rel);
             }
             slot_paths.push(path);
         }
@@ -699,19 +700,6 @@ fn visit_node<N: Tree>(k: usize, node: &mut N, f: &mut dyn FnMut(usize, &KeyPath
 fn value_slots<N: Tree>(value: &N) -> (Structure, Vec<Array>) {
     let slots = tree_slots(value).into_iter().map(|(_, a)| a).collect();
     (value.structure(), slots)
-}
-
-/// `path` without its trailing `rel`: a node's path from one of its slots.
-fn strip(path: &KeyPath, rel: &KeyPath) -> Option<KeyPath> {
-    let (keys, tail) = (path.keys(), rel.keys());
-    if keys.len() < tail.len() || keys[keys.len() - tail.len()..] != *tail {
-        return None;
-    }
-    let mut out = KeyPath::root();
-    for key in &keys[..keys.len() - tail.len()] {
-        out.push(key.clone());
-    }
-    Some(out)
 }
 
 /// Which leaves of `stored` each tied node's value is computed from, and

@@ -226,6 +226,10 @@ pub(crate) fn value_and_grad_slots<R: Tree>(
 /// arrays, at absent slots, and at `Shared` placeholders (the gradient of a
 /// tied node lands on its source leaf).
 ///
+/// The same floating array in two leaves of `model` is an error naming both
+/// paths: the two leaves would get two gradients and drift apart. Tie them with
+/// `Shared`, or opt out with [`allow_aliasing`](crate::tree::allow_aliasing).
+///
 /// # Examples
 ///
 /// ```
@@ -297,7 +301,8 @@ where
 }
 
 /// The gradient of `f(model, args)` with respect to the floating arrays of
-/// `model`: Equinox's `filter_grad`. See [`filter_value_and_grad`].
+/// `model`: Equinox's `filter_grad`. See [`filter_value_and_grad`], whose
+/// aliasing guard it shares.
 pub fn filter_grad<T: Tree, A: ?Sized, F>(f: F) -> impl Fn(&T, &A) -> Result<T>
 where
     F: Fn(&T, &A) -> Result<Array>,
@@ -352,9 +357,10 @@ fn value_and_grad_tree<T: Tree, R: Tree>(
     api: &str,
 ) -> Result<((Array, R), T)> {
     let (paths, slots): (Vec<KeyPath>, Vec<Array>) = tree_slots(model).into_iter().unzip();
-    // The same array in two leaves would get two gradients: refuse it.
-    check_aliasing_slots(&slots, |i| paths[i].clone(), api)?;
     let wrt: Vec<bool> = slots.iter().map(crate::tree::is_inexact_array).collect();
+    // The same differentiated array in two leaves would get two gradients
+    // and two updates: refuse it.
+    check_aliasing_slots(&slots, &wrt, |i| paths[i].clone(), api)?;
     let (value, aux, grads) =
         value_and_grad_slots(|traced| f(&with_slots(model, traced)), &slots, &wrt, api)?;
     let grads: Vec<Array> = grads

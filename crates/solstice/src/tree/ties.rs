@@ -80,9 +80,14 @@ pub struct TiedNode {
 
 impl TieGroup {
     /// How one tied node's value is made: `.a.weight` for a plain tie,
-    /// `transpose(.a.weight)` for a named transform, `get(.a.weight)`
-    /// otherwise.
+    /// `.a` for a whole node tied to a whole node, `transpose(.a.weight)`
+    /// for a named transform, `get(.a.weight)` otherwise.
     pub fn describe(&self, node: &TiedNode) -> String {
+        if node.identity
+            && let Some(whole) = whole_source(node)
+        {
+            return whole.to_string();
+        }
         let from: Vec<String> = node.from.iter().map(|p| p.to_string()).collect();
         let from = from.join(", ");
         if node.identity {
@@ -91,6 +96,25 @@ impl TieGroup {
             format!("{}({from})", self.name.as_deref().unwrap_or("get"))
         }
     }
+}
+
+/// The node a tied node is a copy of, when its sources are that node's
+/// slots in the same places: `.pytree[0]` for a tied `.pytree[1]`.
+fn whole_source(node: &TiedNode) -> Option<KeyPath> {
+    if node.from.len() != node.slots.len() || node.from.is_empty() {
+        return None;
+    }
+    let depth = node.path.keys().len();
+    let mut whole: Option<KeyPath> = None;
+    for (from, slot) in node.from.iter().zip(&node.slots) {
+        let rel = KeyPath::from_keys(slot.path.keys().get(depth..)?);
+        let prefix = super::path::strip_suffix(from, &rel)?;
+        match &whole {
+            Some(w) if *w != prefix => return None,
+            _ => whole = Some(prefix),
+        }
+    }
+    whole
 }
 
 /// One line per tied node: `.pytree[1].weight: f32[11,6] = .pytree[0].weight`.
@@ -108,10 +132,10 @@ impl fmt::Display for TieGroup {
                     format!("{}{}", show_rel(rel), short(s.dtype, &s.shape))
                 })
                 .collect();
-            let slots = if slots.len() == 1 {
-                slots[0].clone()
-            } else {
-                format!("({})", slots.join(", "))
+            let slots = match slots.len() {
+                1 => slots[0].clone(),
+                2 => format!("({})", slots.join(", ")),
+                n => format!("{n} arrays"),
             };
             write!(f, "{}: {slots} = {}", node.path, self.describe(node))?;
         }
@@ -322,9 +346,11 @@ pub(crate) fn check_aliasing<T: Tree>(tree: &T, api: &str) -> Result<()> {
     }
 }
 
-/// [`check_aliasing`] over slots already collected.
+/// [`check_aliasing`] over slots already collected, for the slots marked
+/// in `checked` (the differentiated ones, for a gradient).
 pub(crate) fn check_aliasing_slots(
     slots: &[Array],
+    checked: &[bool],
     paths: impl Fn(usize) -> KeyPath,
     api: &str,
 ) -> Result<()> {
@@ -332,8 +358,8 @@ pub(crate) fn check_aliasing_slots(
         return Ok(());
     }
     let mut seen: HashMap<usize, usize> = HashMap::with_capacity(slots.len());
-    for (j, a) in slots.iter().enumerate() {
-        if a.is_hole() {
+    for (j, (a, &check)) in slots.iter().zip(checked).enumerate() {
+        if !check || a.is_hole() {
             continue;
         }
         if let Some(&i) = seen.get(&a.identity()) {
@@ -479,19 +505,9 @@ pub(crate) struct TargetMeta {
 /// `path` without the trailing `.pytree` + `rel`: the path of the `Shared`
 /// that holds a placeholder at `rel` of its tree.
 fn strip_suffix(path: &KeyPath, rel: &KeyPath) -> Option<KeyPath> {
-    let keys = path.keys();
-    let n = rel.keys().len() + 1;
-    if keys.len() < n || keys[keys.len() - rel.keys().len()..] != *rel.keys() {
-        return None;
-    }
-    if keys[keys.len() - n] != PathKey::Field("pytree") {
-        return None;
-    }
-    let mut out = KeyPath::root();
-    for key in &keys[..keys.len() - n] {
-        out.push(key.clone());
-    }
-    Some(out)
+    let inside = super::path::strip_suffix(path, rel)?;
+    let (last, shared) = inside.keys().split_last()?;
+    (*last == PathKey::Field("pytree")).then(|| KeyPath::from_keys(shared))
 }
 
 /// `shared` + `.pytree` + `rel`.
@@ -505,14 +521,10 @@ fn join(shared: &KeyPath, rel: &KeyPath) -> KeyPath {
 }
 
 fn show_rel(rel: &[PathKey]) -> String {
-    let mut path = KeyPath::root();
-    for key in rel {
-        path.push(key.clone());
-    }
     if rel.is_empty() {
         String::new()
     } else {
-        format!("{path} ")
+        format!("{} ", KeyPath::from_keys(rel))
     }
 }
 
