@@ -103,6 +103,10 @@ pub(crate) enum Prim {
         axes: usize,
         eps: f64,
     },
+    /// Elementwise `x/2 (1 + tanh(√(2/π) (x + 0.044715 x³)))`, one pass.
+    GeluTanh,
+    /// Elementwise derivative of `GeluTanh`, one pass.
+    GeluTanhGrad,
 }
 
 type Forward = dyn Fn(&Array) -> Result<Array> + Send + Sync;
@@ -169,6 +173,7 @@ impl Prim {
             Prim::Logsumexp => "logsumexp",
             Prim::SoftmaxCrossEntropy | Prim::SoftmaxCrossEntropyGrad => "softmax_cross_entropy",
             Prim::Standardize { .. } => "standardize",
+            Prim::GeluTanh | Prim::GeluTanhGrad => "gelu_tanh",
         }
     }
 

@@ -159,7 +159,9 @@ fn rule(prim: &Prim, inputs: &[Array], output: &Array, ct: &Array) -> Result<Vec
         | Prim::Logsumexp
         | Prim::SoftmaxCrossEntropy
         | Prim::SoftmaxCrossEntropyGrad
-        | Prim::Standardize { .. } => super::fused_rules::vjp(prim, inputs, output, ct),
+        | Prim::Standardize { .. }
+        | Prim::GeluTanh
+        | Prim::GeluTanhGrad => super::fused_rules::vjp(prim, inputs, output, ct),
         Prim::IndexAdd(axis) => Ok(vec![
             Some(ct.clone()),
             None,
