@@ -30,6 +30,8 @@ pub(crate) enum Kind {
     Invalid,
     /// The kernel engine failed.
     Engine,
+    /// Reading or writing a file or stream failed.
+    Io,
     /// A buffer could not be allocated.
     OutOfMemory,
 }
@@ -130,6 +132,12 @@ impl Error {
         self.0.kind == Kind::Engine
     }
 
+    /// Reading or writing a file or stream failed (not a malformed file:
+    /// that is [`Error::is_invalid`]).
+    pub fn is_io(&self) -> bool {
+        self.0.kind == Kind::Io
+    }
+
     /// Whether a buffer could not be allocated: the arrays asked for are
     /// larger than the memory available.
     pub fn is_out_of_memory(&self) -> bool {
@@ -157,5 +165,11 @@ impl std::error::Error for Error {}
 impl From<candle_core::Error> for Error {
     fn from(error: candle_core::Error) -> Self {
         Error::new(Kind::Engine, format!("kernel engine failed: {error}"))
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(error: std::io::Error) -> Self {
+        Error::new(Kind::Io, format!("i/o failed: {error}"))
     }
 }

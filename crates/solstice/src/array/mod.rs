@@ -63,7 +63,9 @@ enum Body {
     Value(Tensor),
     Tracer(Tracer),
     Absent,
-    Placeholder,
+    /// A `Shared` placeholder; the tag says which tie it belongs to, so that
+    /// tie tools can find ties in any tree without a trait method of their own.
+    Placeholder(Option<Arc<crate::tree::ties::TieTag>>),
 }
 
 /// Which kind of hole an [`Array`] is, if it is one.
@@ -110,9 +112,46 @@ impl Array {
             dtype: DType::F32,
             body: match hole {
                 Hole::Absent => Body::Absent,
-                Hole::Placeholder => Body::Placeholder,
+                Hole::Placeholder => Body::Placeholder(None),
             },
         }))
+    }
+
+    /// A placeholder that knows the tie it belongs to.
+    pub(crate) fn tied_placeholder(tag: Arc<crate::tree::ties::TieTag>) -> Self {
+        Array(Arc::new(Node {
+            shape: Vec::new(),
+            dtype: DType::F32,
+            body: Body::Placeholder(Some(tag)),
+        }))
+    }
+
+    /// The tie a placeholder belongs to, if `Shared` made it.
+    pub(crate) fn tie_tag(&self) -> Option<&Arc<crate::tree::ties::TieTag>> {
+        match &self.0.body {
+            Body::Placeholder(tag) => tag.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// A number naming this array's identity while it lives: equal for two
+    /// arrays exactly when [`Array::is`] holds.
+    pub(crate) fn identity(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
+    /// A new array with the same values in storage of its own.
+    pub(crate) fn deep_copy(&self) -> Result<Array> {
+        match &self.0.body {
+            Body::Value(t) => Array::from_tensor(t.copy()?),
+            _ => {
+                self.check_value("copy")?;
+                Err(Error::transform(format!(
+                    "copying needs concrete values but got {}; copy outside the transformation",
+                    self.short_description()
+                )))
+            }
+        }
     }
 
     /// An array from row-major data and a shape.
@@ -245,7 +284,7 @@ impl Array {
     pub fn hole_kind(&self) -> Option<Hole> {
         match self.0.body {
             Body::Absent => Some(Hole::Absent),
-            Body::Placeholder => Some(Hole::Placeholder),
+            Body::Placeholder(_) => Some(Hole::Placeholder),
             _ => None,
         }
     }
@@ -287,7 +326,7 @@ impl Array {
                      differentiated; use `combine` to put the real arrays back before computing"
                 ),
             )),
-            Body::Placeholder => Err(Error::new(
+            Body::Placeholder(_) => Err(Error::new(
                 Kind::Hole,
                 format!(
                     "{op} got a placeholder (SharedNode) left by `Shared`: call `Shared::call()` \
@@ -313,7 +352,7 @@ impl Array {
                     t.transform_name()
                 ))),
             },
-            Body::Absent | Body::Placeholder => unreachable!("holes are rejected above"),
+            Body::Absent | Body::Placeholder(_) => unreachable!("holes are rejected above"),
         }
     }
 
