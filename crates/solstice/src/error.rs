@@ -30,6 +30,8 @@ pub(crate) enum Kind {
     Invalid,
     /// The kernel engine failed.
     Engine,
+    /// Reading or writing a file or stream failed.
+    Io,
 }
 
 /// The error of every fallible solstice function.
@@ -123,6 +125,12 @@ impl Error {
     pub fn is_engine(&self) -> bool {
         self.0.kind == Kind::Engine
     }
+
+    /// Reading or writing a file or stream failed (not a malformed file:
+    /// that is [`Error::is_invalid`]).
+    pub fn is_io(&self) -> bool {
+        self.0.kind == Kind::Io
+    }
 }
 
 impl fmt::Display for Error {
@@ -145,5 +153,11 @@ impl std::error::Error for Error {}
 impl From<candle_core::Error> for Error {
     fn from(error: candle_core::Error) -> Self {
         Error::new(Kind::Engine, format!("kernel engine failed: {error}"))
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(error: std::io::Error) -> Self {
+        Error::new(Kind::Io, format!("i/o failed: {error}"))
     }
 }

@@ -282,9 +282,14 @@ impl fmt::Debug for Activation {
 
 /// A function is a node with no array leaves.
 impl Tree for Activation {
-    fn visit(&self, _: &mut KeyPath, _: &mut dyn FnMut(&KeyPath, &Array)) {}
+    fn visit_leaves(&self, _: &mut KeyPath, _: &mut dyn FnMut(&KeyPath, crate::tree::Leaf<'_>)) {}
 
-    fn visit_mut(&mut self, _: &mut KeyPath, _: &mut dyn FnMut(&KeyPath, &mut Array)) {}
+    fn visit_leaves_mut(
+        &mut self,
+        _: &mut KeyPath,
+        _: &mut dyn FnMut(&KeyPath, crate::tree::LeafMut<'_>),
+    ) {
+    }
 
     fn structure(&self) -> Structure {
         Structure::Opaque(format!("{self:?}"))

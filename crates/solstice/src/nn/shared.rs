@@ -246,15 +246,19 @@ impl<T: Tree> Clone for Shared<T> {
 }
 
 impl<T: Tree> Tree for Shared<T> {
-    fn visit(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &Array)) {
+    fn visit_leaves(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, crate::tree::Leaf<'_>)) {
         path.push(PathKey::Field("pytree"));
-        self.pytree.visit(path, f);
+        self.pytree.visit_leaves(path, f);
         path.pop();
     }
 
-    fn visit_mut(&mut self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &mut Array)) {
+    fn visit_leaves_mut(
+        &mut self,
+        path: &mut KeyPath,
+        f: &mut dyn FnMut(&KeyPath, crate::tree::LeafMut<'_>),
+    ) {
         path.push(PathKey::Field("pytree"));
-        self.pytree.visit_mut(path, f);
+        self.pytree.visit_leaves_mut(path, f);
         path.pop();
     }
 
