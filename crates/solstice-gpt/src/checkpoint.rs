@@ -52,15 +52,17 @@ pub fn load(dir: &Path, like: &TrainState) -> Result<TrainState> {
     })
 }
 
-/// The one place that names the library's checkpoint format.
+/// The one place that names the library's checkpoint format: Equinox's
+/// `.eqx` (each leaf an `.npy` record, in leaf order), checked leaf by leaf
+/// against `like` on load.
 mod store {
     use super::*;
 
-    pub fn save(_path: &Path, _state: &TrainState) -> Result<()> {
-        anyhow::bail!("saving needs solstice::serial")
+    pub fn save(path: &Path, state: &TrainState) -> solstice::Result<()> {
+        solstice::serial::tree_serialise_leaves(path, state)
     }
 
-    pub fn load(_path: &Path, _like: &TrainState) -> Result<TrainState> {
-        anyhow::bail!("loading needs solstice::serial")
+    pub fn load(path: &Path, like: &TrainState) -> solstice::Result<TrainState> {
+        solstice::serial::tree_deserialise_leaves(path, like)
     }
 }

@@ -68,7 +68,7 @@ pub fn load_run(dir: &Path) -> Result<(Config, Tokenizer, crate::model::Gpt)> {
         toml::from_str(&text).with_context(|| format!("invalid configuration in {}", path.display()))?;
     config.validate()?;
     let tokenizer = Tokenizer::load(config.tokenizer.as_deref())?;
-    let optimiser = Optimiser::new(&config);
+    let optimiser = Optimiser::new(&config)?;
     let like = fresh_state(&config, tokenizer.vocab_size(), &optimiser)?;
     let state = checkpoint::load(dir, &like)?;
     Ok((config, tokenizer, state.model))

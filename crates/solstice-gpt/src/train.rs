@@ -82,7 +82,7 @@ pub fn run(args: &TrainArgs, matches: &ArgMatches) -> Result<Outcome> {
     let vocab = tokenizer.vocab_size();
     let baseline = data.unigram_baseline(vocab);
 
-    let optimiser = Optimiser::new(&config);
+    let optimiser = Optimiser::new(&config)?;
     let fresh = fresh_state(&config, vocab, &optimiser)?;
     let state = if resuming {
         checkpoint::load(&dir, &fresh)?

@@ -18,11 +18,8 @@ pub mod at;
 pub mod equal;
 pub mod filter;
 mod impls;
-<<<<<<< HEAD
-pub mod math;
-=======
 pub mod leaf;
->>>>>>> serial
+pub mod math;
 pub mod path;
 pub mod spec;
 pub mod structure;
@@ -30,13 +27,10 @@ pub mod structure;
 pub use at::{tree_at, tree_at_each, tree_at_each_with, tree_at_pair, tree_at_with};
 pub use equal::{tree_allclose, tree_equal};
 pub use filter::{combine, filter, is_array, is_inexact_array, partition};
-<<<<<<< HEAD
+pub use leaf::{Leaf, LeafMut, Scalar, ScalarLeaf};
 pub use math::{
     full_like, full_like_dtype, global_norm, global_norm_squared, tree_map_n, zeros_like,
 };
-=======
-pub use leaf::{Leaf, LeafMut, Scalar, ScalarLeaf};
->>>>>>> serial
 pub use path::{KeyPath, PathKey};
 pub use spec::{filter_with_spec, partition_with_spec, spec_like};
 pub use structure::Structure;
