@@ -38,7 +38,8 @@ impl TrainState {
 /// Writes `state` to `dir`'s checkpoint, atomically.
 pub fn save(dir: &Path, state: &TrainState) -> Result<()> {
     let path = dir.join(FILE);
-    store::save(&path, state).with_context(|| format!("cannot save the checkpoint {}", path.display()))
+    store::save(&path, state)
+        .with_context(|| format!("cannot save the checkpoint {}", path.display()))
 }
 
 /// Reads `dir`'s checkpoint into a state shaped like `like`.
@@ -46,7 +47,9 @@ pub fn load(dir: &Path, like: &TrainState) -> Result<TrainState> {
     let path = dir.join(FILE);
     store::load(&path, like).with_context(|| {
         format!(
-            "cannot load the checkpoint {} (it must match the run's config.toml)",
+            "cannot load the checkpoint {} into the model its config describes; a run keeps \
+             its shapes, so resume without flags that change them (layers, heads, dim, \
+             mlp_ratio, context, positions, tokenizer)",
             path.display()
         )
     })

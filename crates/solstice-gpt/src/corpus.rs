@@ -55,7 +55,15 @@ const TIMES: &[&str] = &[
 const FOUND: &[&str] = &[
     "found", "saw", "lost", "wanted", "carried", "painted", "hid", "washed",
 ];
-const FEELINGS: &[&str] = &["happy", "sad", "tired", "hungry", "proud", "surprised", "calm"];
+const FEELINGS: &[&str] = &[
+    "happy",
+    "sad",
+    "tired",
+    "hungry",
+    "proud",
+    "surprised",
+    "calm",
+];
 const FRIENDS: &[&str] = &[
     "the farmer",
     "the baker",

@@ -112,8 +112,15 @@ fn draw(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let all = train.iter().chain(val);
     let max_step = all.clone().map(|p| p.0).fold(1.0, f64::max);
-    let mut high = all.clone().map(|p| p.1).fold(baseline.unwrap_or(0.0), f64::max);
-    let low = all.clone().map(|p| p.1).fold(high, f64::min).min(baseline.unwrap_or(high));
+    let mut high = all
+        .clone()
+        .map(|p| p.1)
+        .fold(baseline.unwrap_or(0.0), f64::max);
+    let low = all
+        .clone()
+        .map(|p| p.1)
+        .fold(high, f64::min)
+        .min(baseline.unwrap_or(high));
     if high <= low {
         high = low + 1.0;
     }
@@ -126,7 +133,11 @@ fn draw(
         .x_label_area_size(40)
         .y_label_area_size(50)
         .build_cartesian_2d(0.0..max_step, (low - pad).max(0.0)..high + pad)?;
-    chart.configure_mesh().x_desc("step").y_desc("loss").draw()?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .y_desc("loss")
+        .draw()?;
     chart
         .draw_series(LineSeries::new(train.iter().copied(), &BLUE))?
         .label("train")

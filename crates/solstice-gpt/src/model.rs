@@ -63,7 +63,8 @@ impl Gpt {
     pub fn new(config: &Config, vocab: usize, key: Key) -> Result<Gpt> {
         let [k_tok, k_head, k_pos, k_blocks] = key.split();
         let dim = config.dim;
-        let table = random::normal(k_tok, &[vocab, dim], DType::F32)?.mul_scalar(config.init_std)?;
+        let table =
+            random::normal(k_tok, &[vocab, dim], DType::F32)?.mul_scalar(config.init_std)?;
         let embedding = Embedding::from_weight(table)?;
         let head = Linear::no_bias(dim, vocab, k_head)?;
         // The head's weight [vocab, dim] is the embedding table.
@@ -110,7 +111,11 @@ impl Gpt {
             x = x.add(&vmap(|p: &Array| positions.forward(p))(&index)?)?;
         }
         let keys = match key {
-            Some(key) => key.split_n(self.blocks.len() + 1).into_iter().map(Some).collect(),
+            Some(key) => key
+                .split_n(self.blocks.len() + 1)
+                .into_iter()
+                .map(Some)
+                .collect(),
             None => vec![None; self.blocks.len() + 1],
         };
         x = dropout(&self.dropout, &x, keys[0].as_ref())?;
@@ -210,4 +215,81 @@ pub fn loss(model: &Gpt, inputs: &Array, targets: &Array, key: Option<&Key>) -> 
         .sum(&[-1])?
         .mean_all()?
         .neg()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(positions: Positions) -> Config {
+        Config {
+            layers: 2,
+            heads: 2,
+            dim: 8,
+            context: 6,
+            positions,
+            ..Config::defaults()
+        }
+    }
+
+    /// Decoding one position at a time against the cache gives the logits
+    /// of a whole-sequence pass, position by position.
+    fn check_incremental_matches_full(positions: Positions) {
+        let model = Gpt::new(&config(positions), 11, Key::new(4)).unwrap();
+        let tokens: Vec<u32> = vec![3, 1, 4, 1, 5, 9];
+        let full = model
+            .forward(&Array::from_vec(tokens.clone(), &[6]).unwrap(), None)
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap();
+        let mut caches = model.new_caches();
+        for (i, &t) in tokens.iter().enumerate() {
+            let one = model
+                .forward_one(t, &mut caches)
+                .unwrap()
+                .to_vec::<f32>()
+                .unwrap();
+            for (a, b) in one.iter().zip(&full[i * 11..(i + 1) * 11]) {
+                assert!((a - b).abs() < 1e-5, "position {i}: {a} vs {b}");
+            }
+        }
+        assert_eq!(caches[1].len(), 6);
+    }
+
+    #[test]
+    fn incremental_decoding_matches_the_full_pass_with_learned_positions() {
+        check_incremental_matches_full(Positions::Learned);
+    }
+
+    #[test]
+    fn incremental_decoding_matches_the_full_pass_with_rotary_positions() {
+        check_incremental_matches_full(Positions::Rotary);
+    }
+
+    #[test]
+    fn the_head_is_the_embedding() {
+        let model = Gpt::new(&config(Positions::Learned), 11, Key::new(0)).unwrap();
+        let (embedding, head) = model.shared.call().unwrap();
+        assert!(embedding.weight.is(&head.weight));
+        let tied = solstice::tree::tree_leaves(&model)
+            .iter()
+            .filter(|a| a.shape() == [11, 8])
+            .count();
+        assert_eq!(tied, 1, "the tied matrix is one leaf");
+    }
+
+    #[test]
+    fn dropout_changes_the_loss_only_with_a_key() {
+        let config = Config {
+            dropout: 0.5,
+            ..config(Positions::Learned)
+        };
+        let model = Gpt::new(&config, 11, Key::new(0)).unwrap();
+        let x = Array::from_vec(vec![1u32, 2, 3, 4, 5, 6, 6, 5, 4, 3, 2, 1], &[2, 6]).unwrap();
+        let y = Array::from_vec(vec![2u32, 3, 4, 5, 6, 7, 5, 4, 3, 2, 1, 0], &[2, 6]).unwrap();
+        let value = |k: Option<&Key>| loss(&model, &x, &y, k).unwrap().to_scalar::<f32>().unwrap();
+        assert_eq!(value(None), value(None));
+        assert_ne!(value(None), value(Some(&Key::new(1))));
+        assert_eq!(value(Some(&Key::new(1))), value(Some(&Key::new(1))));
+    }
 }

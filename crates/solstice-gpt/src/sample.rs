@@ -64,8 +64,8 @@ pub fn load_run(dir: &Path) -> Result<(Config, Tokenizer, crate::model::Gpt)> {
     }
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
-    let config: Config =
-        toml::from_str(&text).with_context(|| format!("invalid configuration in {}", path.display()))?;
+    let config: Config = toml::from_str(&text)
+        .with_context(|| format!("invalid configuration in {}", path.display()))?;
     config.validate()?;
     let tokenizer = Tokenizer::load(config.tokenizer.as_deref())?;
     let optimiser = Optimiser::new(&config)?;

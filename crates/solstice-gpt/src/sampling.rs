@@ -68,7 +68,11 @@ pub fn generate(
         logits = if caches[0].len() == model.context {
             // The context is full: start again from its second half.
             caches = model.new_caches();
-            prefill(model, &tokens[tokens.len() - model.context / 2..], &mut caches)?
+            prefill(
+                model,
+                &tokens[tokens.len() - model.context / 2..],
+                &mut caches,
+            )?
         } else {
             model.forward_one(token, &mut caches)?.to_vec::<f32>()?
         };
@@ -143,7 +147,10 @@ mod tests {
     #[test]
     fn greedy_top_k_and_top_p_keep_the_likely_tokens() {
         let logits = [0.0f32, 3.0, 1.0, 2.9];
-        assert_eq!(choose(&logits, options(0.0, 0, 1.0), &Key::new(0)).unwrap(), 1);
+        assert_eq!(
+            choose(&logits, options(0.0, 0, 1.0), &Key::new(0)).unwrap(),
+            1
+        );
         for seed in 0..50 {
             let k = Key::new(seed);
             let top2 = choose(&logits, options(1.0, 2, 1.0), &k).unwrap();

@@ -25,9 +25,8 @@ impl Tokenizer {
 
     #[cfg(feature = "hf-tokenizer")]
     fn load_hf(path: &Path) -> Result<Tokenizer> {
-        let tokenizer = tokenizers::Tokenizer::from_file(path).map_err(|e| {
-            anyhow::anyhow!("cannot load the tokenizer {}: {e}", path.display())
-        })?;
+        let tokenizer = tokenizers::Tokenizer::from_file(path)
+            .map_err(|e| anyhow::anyhow!("cannot load the tokenizer {}: {e}", path.display()))?;
         Ok(Tokenizer::HuggingFace(Box::new(tokenizer)))
     }
 

@@ -55,7 +55,10 @@ pub fn run(args: &TrainArgs, matches: &ArgMatches) -> Result<Outcome> {
         }
         Some(Config::read_table(&path)?)
     } else {
-        args.config_file.as_deref().map(Config::read_table).transpose()?
+        args.config_file
+            .as_deref()
+            .map(Config::read_table)
+            .transpose()?
     };
     let config = Config::resolve(matches, base)?;
     config.validate()?;
@@ -95,7 +98,10 @@ pub fn run(args: &TrainArgs, matches: &ArgMatches) -> Result<Outcome> {
         .with_context(|| format!("cannot write {}", dir.join(CONFIG_FILE).display()))?;
 
     let start = state.steps_done()?;
-    let params: usize = tree_leaves(&state.model).iter().map(Array::elem_count).sum();
+    let params: usize = tree_leaves(&state.model)
+        .iter()
+        .map(Array::elem_count)
+        .sum();
     println!(
         "solstice-gpt: {params} parameters ({} layers, dim {}, {} heads, context {}, {:?} positions); \
          corpus {}: {} training and {} validation tokens",
@@ -166,9 +172,10 @@ impl Trainer<'_> {
             println!("the run is complete ({start} of {} steps)", config.steps);
             return Ok(Outcome::Finished);
         }
-        let value_and_grad = filter_value_and_grad(
-            |m: &Gpt, (x, y, k): &(Array, Array, Option<Key>)| model::loss(m, x, y, k.as_ref()),
-        );
+        let value_and_grad =
+            filter_value_and_grad(|m: &Gpt, (x, y, k): &(Array, Array, Option<Key>)| {
+                model::loss(m, x, y, k.as_ref())
+            });
         let bar = progress_bar(start, config.steps);
         let began = Instant::now();
         let mut last_val = None;
@@ -178,8 +185,12 @@ impl Trainer<'_> {
             let mut loss_sum = 0.0;
             for micro in 0..config.accumulate {
                 let [batch_key, dropout_key] = step_key.fold_in(micro as u32).split();
-                let (x, y) =
-                    data::batch(&self.data.train, batch_key, config.batch_size, config.context)?;
+                let (x, y) = data::batch(
+                    &self.data.train,
+                    batch_key,
+                    config.batch_size,
+                    config.context,
+                )?;
                 let dropout_key = (config.dropout > 0.0).then_some(dropout_key);
                 let (loss, grads) = value_and_grad(&model, &(x, y, dropout_key))?;
                 loss_sum += f64::from(loss.to_scalar::<f32>()?);
@@ -233,7 +244,11 @@ impl Trainer<'_> {
             }
             if stopping {
                 bar.finish_and_clear();
-                let why = if interrupted { "interrupted" } else { "stopped" };
+                let why = if interrupted {
+                    "interrupted"
+                } else {
+                    "stopped"
+                };
                 println!(
                     "{why} at step {done}; checkpoint saved. Continue with: solstice-gpt train \
                      --resume {}",
@@ -313,7 +328,13 @@ impl Trainer<'_> {
         Ok(text)
     }
 
-    fn save(&self, model: &Gpt, opt: &crate::optimizer::OptState, step: usize, key: &Key) -> Result<()> {
+    fn save(
+        &self,
+        model: &Gpt,
+        opt: &crate::optimizer::OptState,
+        step: usize,
+        key: &Key,
+    ) -> Result<()> {
         let state = TrainState {
             model: model.clone(),
             opt: opt.clone(),
