@@ -21,7 +21,7 @@ pub struct Cli {
 pub enum Command {
     /// Train a GPT (on the embedded stories unless --data is given), or
     /// resume a run.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Generate text with a trained run, streaming it as it is made.
     Sample(SampleArgs),
 }

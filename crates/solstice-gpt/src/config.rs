@@ -76,6 +76,11 @@ pub struct Config {
     /// Gradients are scaled down to at most this global norm.
     #[arg(long, default_value_t = 1.0)]
     pub clip_norm: f64,
+    /// Stop training after this many seconds, with a checkpoint to resume
+    /// from; 0 for no limit. It keeps the default run within 3 minutes on a
+    /// busy machine.
+    #[arg(long, default_value_t = 150.0)]
+    pub time_limit: f64,
     /// The seed of initialisation, batches and dropout.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -180,14 +185,14 @@ impl Config {
                 bail!("`{name}` must be at least 1");
             }
         }
-        if self.dim % self.heads != 0 {
+        if !self.dim.is_multiple_of(self.heads) {
             bail!(
                 "`dim` ({}) must be a multiple of `heads` ({})",
                 self.dim,
                 self.heads
             );
         }
-        if self.positions == Positions::Rotary && (self.dim / self.heads) % 2 != 0 {
+        if self.positions == Positions::Rotary && !(self.dim / self.heads).is_multiple_of(2) {
             bail!(
                 "rotary positions need an even head size, but dim / heads = {}",
                 self.dim / self.heads
@@ -205,6 +210,12 @@ impl Config {
             bail!(
                 "`val_fraction` must be in (0, 1) but is {}",
                 self.val_fraction
+            );
+        }
+        if self.time_limit.is_nan() || self.time_limit < 0.0 {
+            bail!(
+                "`time_limit` must be 0 (none) or more but is {}",
+                self.time_limit
             );
         }
         if self.learning_rate <= 0.0 || self.clip_norm <= 0.0 || self.init_std <= 0.0 {

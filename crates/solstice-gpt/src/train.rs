@@ -180,6 +180,9 @@ impl Trainer<'_> {
         let began = Instant::now();
         let mut last_val = None;
         let mut last_train = f64::NAN;
+        let deadline =
+            (config.time_limit > 0.0).then(|| began + Duration::from_secs_f64(config.time_limit));
+        let mut done = start;
         for step in start..config.steps {
             let step_key = key.fold_in(step as u32);
             let mut loss_sum = 0.0;
@@ -196,7 +199,7 @@ impl Trainer<'_> {
                 loss_sum += f64::from(loss.to_scalar::<f32>()?);
                 (model, opt) = self.optimiser.step(&model, &grads, &opt)?;
             }
-            let done = step + 1;
+            done = step + 1;
             last_train = loss_sum / config.accumulate as f64;
             let lr = self.optimiser.learning_rate(step);
             let tokens_per_s = ((done - start) * config.tokens_per_step()) as f64
@@ -215,7 +218,8 @@ impl Trainer<'_> {
             })?;
             let interrupted = INTERRUPTED.load(Ordering::SeqCst);
             let stopping = interrupted || stop_at == Some(done);
-            if done % config.eval_every == 0 || done == config.steps {
+            let out_of_time = deadline.is_some_and(|d| Instant::now() >= d);
+            if done % config.eval_every == 0 || done == config.steps || out_of_time {
                 let val = self.evaluate(&model, &key)?;
                 last_val = Some(val);
                 self.metrics.push(Record {
@@ -226,7 +230,7 @@ impl Trainer<'_> {
                     tokens_per_s: None,
                 })?;
                 let plot = self.metrics.plot()?;
-                let sample = self.sample(&model, &key, done)?;
+                let sample = self.sample(&model, &key, &format!("step {done}"))?;
                 bar.suspend(|| {
                     println!(
                         "step {done:>5}/{}  train {last_train:.3}  val {val:.3}  \
@@ -239,8 +243,24 @@ impl Trainer<'_> {
                     println!("  sample: {}", one_line(&sample));
                 });
             }
-            if done % config.checkpoint_every == 0 || done == config.steps || stopping {
+            if done % config.checkpoint_every == 0
+                || done == config.steps
+                || stopping
+                || out_of_time
+            {
                 self.save(&model, &opt, done, &key)?;
+            }
+            if out_of_time && !stopping && done < config.steps {
+                bar.suspend(|| {
+                    println!(
+                        "time limit of {}s reached at step {done} of {}; checkpoint saved. \
+                         Continue with: solstice-gpt train --resume {}",
+                        config.time_limit,
+                        config.steps,
+                        self.dir.display()
+                    )
+                });
+                break;
             }
             if stopping {
                 bar.finish_and_clear();
@@ -267,7 +287,7 @@ impl Trainer<'_> {
         println!(
             "done: {} steps in {}; train loss {last_train:.3}, validation loss {val:.3}, \
              unigram baseline {baseline:.3} ({:.0}% of the baseline)",
-            config.steps - start,
+            done - start,
             human(elapsed),
             100.0 * val / baseline
         );
@@ -281,7 +301,11 @@ impl Trainer<'_> {
             checkpoint::FILE
         );
         for (i, seed) in [1u32, 2].into_iter().enumerate() {
-            let text = self.sample(&model, &key.fold_in(seed), config.steps + i)?;
+            let text = self.sample(
+                &model,
+                &key.fold_in(seed),
+                &format!("step {done}, sample {}", i + 1),
+            )?;
             println!("--- sample {} ---\n{text}", i + 1);
         }
         Ok(Outcome::Finished)
@@ -300,13 +324,13 @@ impl Trainer<'_> {
     }
 
     /// A sample from the prompt, also appended to the samples file.
-    fn sample(&self, model: &Gpt, key: &Key, step: usize) -> Result<String> {
+    fn sample(&self, model: &Gpt, key: &Key, label: &str) -> Result<String> {
         let options = SampleOptions {
             temperature: 0.8,
             top_k: 0,
             top_p: 1.0,
         };
-        let key = key.fold_in(u32::MAX - 1).fold_in(step as u32);
+        let key = key.fold_in(u32::MAX - 1);
         let ids = sampling::generate(
             model,
             &self.prompt,
@@ -324,7 +348,7 @@ impl Trainer<'_> {
             .open(&path)
             .with_context(|| format!("cannot write {}", path.display()))?;
         use std::io::Write;
-        writeln!(file, "=== step {step} ===\n{text}\n")?;
+        writeln!(file, "=== {label} ===\n{text}\n")?;
         Ok(text)
     }
 
