@@ -18,8 +18,8 @@ use solstice::{Array, DType, Result};
 const VOCAB: usize = 1130;
 const DIM: usize = 256;
 const BLOCKS: usize = 3;
-const ROUNDS: usize = 15;
-const STEPS: usize = 20;
+const ROUNDS: usize = 7;
+const STEPS: usize = 3;
 
 fn shapes() -> Vec<Vec<usize>> {
     let mut out = vec![vec![VOCAB, DIM]];
