@@ -30,6 +30,10 @@ pub(crate) enum Kind {
     Invalid,
     /// The kernel engine failed.
     Engine,
+    /// Reading or writing a file or stream failed.
+    Io,
+    /// A buffer could not be allocated.
+    OutOfMemory,
 }
 
 /// The error of every fallible solstice function.
@@ -70,6 +74,10 @@ impl Error {
 
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self::new(Kind::Invalid, message)
+    }
+
+    pub(crate) fn out_of_memory(message: impl Into<String>) -> Self {
+        Self::new(Kind::OutOfMemory, message)
     }
 
     /// Adds where the error happened, for example the tree path of the
@@ -123,6 +131,18 @@ impl Error {
     pub fn is_engine(&self) -> bool {
         self.0.kind == Kind::Engine
     }
+
+    /// Reading or writing a file or stream failed (not a malformed file:
+    /// that is [`Error::is_invalid`]).
+    pub fn is_io(&self) -> bool {
+        self.0.kind == Kind::Io
+    }
+
+    /// Whether a buffer could not be allocated: the arrays asked for are
+    /// larger than the memory available.
+    pub fn is_out_of_memory(&self) -> bool {
+        self.0.kind == Kind::OutOfMemory
+    }
 }
 
 impl fmt::Display for Error {
@@ -145,5 +165,11 @@ impl std::error::Error for Error {}
 impl From<candle_core::Error> for Error {
     fn from(error: candle_core::Error) -> Self {
         Error::new(Kind::Engine, format!("kernel engine failed: {error}"))
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(error: std::io::Error) -> Self {
+        Error::new(Kind::Io, format!("i/o failed: {error}"))
     }
 }
