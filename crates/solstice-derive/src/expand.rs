@@ -142,7 +142,7 @@ pub(crate) fn module(
         #[automatically_derived]
         impl #impl_generics ::std::fmt::Debug for #name #ty_generics #where_tokens {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                f.write_str(&#p::tree_pformat(self))
+                #p::tree_fmt(self, f)
             }
         }
     })

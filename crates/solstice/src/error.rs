@@ -32,6 +32,8 @@ pub(crate) enum Kind {
     Engine,
     /// Reading or writing a file or stream failed.
     Io,
+    /// A buffer could not be allocated.
+    OutOfMemory,
 }
 
 /// The error of every fallible solstice function.
@@ -72,6 +74,10 @@ impl Error {
 
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self::new(Kind::Invalid, message)
+    }
+
+    pub(crate) fn out_of_memory(message: impl Into<String>) -> Self {
+        Self::new(Kind::OutOfMemory, message)
     }
 
     /// Adds where the error happened, for example the tree path of the
@@ -130,6 +136,12 @@ impl Error {
     /// that is [`Error::is_invalid`]).
     pub fn is_io(&self) -> bool {
         self.0.kind == Kind::Io
+    }
+
+    /// Whether a buffer could not be allocated: the arrays asked for are
+    /// larger than the memory available.
+    pub fn is_out_of_memory(&self) -> bool {
+        self.0.kind == Kind::OutOfMemory
     }
 }
 

@@ -66,7 +66,7 @@ fn resolve_axes(op: &str, axes: &[isize], rank: usize) -> Result<Vec<usize>> {
 
 impl Array {
     fn unary(&self, prim: Prim) -> Result<Array> {
-        if !self.dtype().is_float() && !matches!(prim, Prim::Neg | Prim::Abs | Prim::Sign) {
+        if !self.dtype().is_float() && prim.is_float_only() {
             return Err(Error::dtype(format!(
                 "{} needs a float array but got {}",
                 prim.name(),
@@ -450,37 +450,6 @@ impl Array {
             return Ok(self.clone());
         }
         bind(Prim::Max(axes), &[self])
-    }
-
-    /// `log(sum(exp(x)))` over `axis`, computed stably.
-    pub fn logsumexp(&self, axis: isize) -> Result<Array> {
-        let m = self.max(&[axis])?.expand_dims(axis)?.stop_gradient()?;
-        // A row of -inf (fully masked) has no finite max; shift by 0 instead,
-        // so the result is -inf, not NaN, as in JAX.
-        let finite = m.abs()?.compare(&m.full_like(f64::INFINITY)?, CmpOp::Lt)?;
-        let m = finite.select(&m, &m.full_like(0.0)?)?;
-        let s = self.sub(&m)?.exp()?.sum(&[axis])?.log()?;
-        s.add(&m.squeeze(axis)?)
-    }
-
-    /// `x - logsumexp(x)` over `axis`.
-    pub fn log_softmax(&self, axis: isize) -> Result<Array> {
-        self.sub(&self.logsumexp(axis)?.expand_dims(axis)?)
-    }
-
-    /// `exp(x) / sum(exp(x))` over `axis`, computed stably.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use solstice::Array;
-    /// # fn main() -> solstice::Result<()> {
-    /// let p = Array::from_vec(vec![0.0f64, 0.0], &[2])?.softmax(-1)?;
-    /// assert_eq!(p.to_vec::<f64>()?, vec![0.5, 0.5]);
-    /// # Ok(()) }
-    /// ```
-    pub fn softmax(&self, axis: isize) -> Result<Array> {
-        self.log_softmax(axis)?.exp()
     }
 
     /// Matrix product with numpy's rules: 1-d operands are vectors, and

@@ -6,7 +6,7 @@ use super::scalar::{Hyper, ScalarOrSchedule};
 use crate::Module;
 use crate::array::{Array, DType};
 use crate::error::{Error, Result};
-use crate::tree::{KeyPath, PathKey, Structure, Tree, tree_leaves};
+use crate::tree::{KeyPath, Leaf, LeafMut, PathKey, Structure, Tree, tree_leaves};
 
 /// Named 0-d arrays, in name order: a dict of hyperparameters (or of their
 /// schedules' counts) as optax keeps them. A tree whose leaves are the
@@ -82,18 +82,18 @@ impl Hyperparams {
 }
 
 impl Tree for Hyperparams {
-    fn visit(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &Array)) {
+    fn visit_leaves(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, Leaf<'_>)) {
         for (name, a) in &self.0 {
             path.push(PathKey::Field(name));
-            f(path, a);
+            a.visit_leaves(path, f);
             path.pop();
         }
     }
 
-    fn visit_mut(&mut self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &mut Array)) {
+    fn visit_leaves_mut(&mut self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, LeafMut<'_>)) {
         for (name, a) in &mut self.0 {
             path.push(PathKey::Field(name));
-            f(path, a);
+            a.visit_leaves_mut(path, f);
             path.pop();
         }
     }

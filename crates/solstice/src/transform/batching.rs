@@ -125,6 +125,14 @@ pub(crate) fn apply(
             };
             Ok((bind(Prim::Custom(batched), &[&x])?, Some(0)))
         }
+        Prim::Softmax
+        | Prim::LogSoftmax
+        | Prim::Logsumexp
+        | Prim::SoftmaxCrossEntropy
+        | Prim::SoftmaxCrossEntropyGrad
+        | Prim::Standardize { .. }
+        | Prim::GeluTanh
+        | Prim::GeluTanhGrad => super::fused_rules::batch(prim, values, axes, size),
         // Random primitives take any leading batch of keys.
         Prim::Random(_) => {
             let keys = front(&values[0], axes[0])?;
@@ -134,7 +142,7 @@ pub(crate) fn apply(
 }
 
 /// Moves the batch axis to the front; an unbatched value is left as it is.
-fn front(x: &Array, axis: Option<usize>) -> Result<Array> {
+pub(crate) fn front(x: &Array, axis: Option<usize>) -> Result<Array> {
     match axis {
         Some(0) | None => Ok(x.clone()),
         Some(a) => x.moveaxis(a as isize, 0),
@@ -142,7 +150,7 @@ fn front(x: &Array, axis: Option<usize>) -> Result<Array> {
 }
 
 /// Gives every input a leading batch axis, broadcasting unbatched ones.
-fn batched_front(x: &Array, axis: Option<usize>, size: usize) -> Result<Array> {
+pub(crate) fn batched_front(x: &Array, axis: Option<usize>, size: usize) -> Result<Array> {
     match axis {
         Some(_) => front(x, axis),
         None => {

@@ -23,6 +23,7 @@ pub mod math;
 pub mod path;
 pub mod spec;
 pub mod structure;
+pub mod ties;
 
 pub use at::{tree_at, tree_at_each, tree_at_each_with, tree_at_pair, tree_at_with};
 pub use equal::{tree_allclose, tree_equal};
@@ -34,6 +35,10 @@ pub use math::{
 pub use path::{KeyPath, PathKey};
 pub use spec::{filter_with_spec, partition_with_spec, spec_like};
 pub use structure::Structure;
+pub use ties::{
+    TieGroup, TieLeaf, TiedNode, allow_aliasing, tie_groups, tree_astype, tree_check,
+    tree_pformat_ties,
+};
 
 use crate::array::Array;
 use crate::error::Result;

@@ -46,6 +46,19 @@ impl KeyPath {
     pub fn keys(&self) -> &[PathKey] {
         &self.0
     }
+
+    /// The path of these steps from the root.
+    pub fn from_keys(keys: &[PathKey]) -> Self {
+        KeyPath(keys.to_vec())
+    }
+}
+
+/// `path` without its trailing `tail`, if it ends so: the path of the node
+/// that holds `tail`.
+pub(crate) fn strip_suffix(path: &KeyPath, tail: &KeyPath) -> Option<KeyPath> {
+    let (keys, tail) = (path.keys(), tail.keys());
+    let head = keys.len().checked_sub(tail.len())?;
+    (keys[head..] == *tail).then(|| KeyPath::from_keys(&keys[..head]))
 }
 
 impl fmt::Display for KeyPath {
