@@ -49,23 +49,23 @@ pub struct Config {
     #[arg(long, default_value_t = 0.0)]
     pub dropout: f64,
     /// Standard deviation of the (tied) token embedding at initialisation.
-    #[arg(long, default_value_t = 0.02)]
+    #[arg(long, default_value_t = 0.1)]
     pub init_std: f64,
 
     /// Optimiser steps.
     #[arg(long, default_value_t = 600)]
     pub steps: usize,
     /// Sequences per micro-batch.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
     /// Micro-batches whose gradients are averaged into one step.
     #[arg(long, default_value_t = 1)]
     pub accumulate: usize,
     /// Peak learning rate of AdamW.
-    #[arg(long, default_value_t = 3e-3)]
+    #[arg(long, default_value_t = 5e-3)]
     pub learning_rate: f64,
     /// Linear warm-up steps before the cosine decay.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 20)]
     pub warmup_steps: usize,
     /// Learning rate at the end, as a fraction of the peak.
     #[arg(long, default_value_t = 0.1)]
