@@ -271,7 +271,10 @@ fn the_gradient_guard_looks_at_differentiated_leaves_only() {
     let grads = filter_grad(|m: &(Array, Array, Array), _: &()| m.0.sum_all())(&tree, &()).unwrap();
     assert_eq!(grads.0.to_vec::<f32>().unwrap(), vec![1.0, 1.0]);
     let err = tree_check(&tree).unwrap_err();
-    assert!(err.to_string().starts_with("tree_check: the same array is in two leaves, [1] and [2]"));
+    assert!(
+        err.to_string()
+            .starts_with("tree_check: the same array is in two leaves, [1] and [2]")
+    );
 }
 
 #[test]

@@ -98,26 +98,6 @@ impl Tree for Hyperparams {
         }
     }
 
-    fn visit_leaves(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, crate::tree::Leaf<'_>)) {
-        for (name, a) in &self.0 {
-            path.push(PathKey::Field(name));
-            f(path, crate::tree::Leaf::Array(a));
-            path.pop();
-        }
-    }
-
-    fn visit_leaves_mut(
-        &mut self,
-        path: &mut KeyPath,
-        f: &mut dyn FnMut(&KeyPath, crate::tree::LeafMut<'_>),
-    ) {
-        for (name, a) in &mut self.0 {
-            path.push(PathKey::Field(name));
-            f(path, crate::tree::LeafMut::Array(a));
-            path.pop();
-        }
-    }
-
     fn structure(&self) -> Structure {
         Structure::Struct {
             name: "dict".to_string(),
