@@ -2,8 +2,8 @@
 
 Writes `kernels.json`: for a fixed input `x` (f32[4, 6]) and integer labels,
 the value of `jax.nn.softmax`, `jax.nn.log_softmax`, `jax.nn.logsumexp`,
-`optax.softmax_cross_entropy_with_integer_labels` and per-row
-standardisation (`(x - mean) / sqrt(var + 1e-5)`, the normalisation of
+`optax.softmax_cross_entropy_with_integer_labels`, `jax.nn.gelu` (tanh) and
+per-row standardisation (`(x - mean) / sqrt(var + 1e-5)`, the normalisation of
 `eqx.nn.LayerNorm`), each with `grad` of `sum(w * f(x))` for a fixed `w`,
 and the second derivative `grad(sum(grad(sum(w * f(x))) * v))` for a fixed
 `v`.
@@ -51,6 +51,7 @@ def cases():
             (4,),
         ),
         "standardize": (standardize, (4, 6)),
+        "gelu_tanh": (lambda x: jax.nn.gelu(x, approximate=True), (4, 6)),
     }
     out = []
     for name, (f, shape) in ops.items():

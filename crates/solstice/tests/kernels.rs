@@ -1,6 +1,6 @@
 //! The kernel layer: accurate sums, out-of-memory as an error, and the
-//! fused row-wise primitives (softmax, log-softmax, logsumexp, softmax
-//! cross-entropy, standardisation) against JAX, finite differences, their
+//! fused primitives (softmax, log-softmax, logsumexp, softmax
+//! cross-entropy, standardisation, the tanh GELU) against JAX, finite differences, their
 //! unfused compositions and `vmap`.
 
 mod common;
@@ -110,6 +110,7 @@ fn fused(name: &str, x: &Array, labels: &Array) -> solstice::Result<Array> {
         "log_softmax" => x.log_softmax(-1),
         "logsumexp" => x.logsumexp(-1),
         "softmax_cross_entropy" => x.softmax_cross_entropy(labels),
+        "gelu_tanh" => x.gelu_tanh(),
         "standardize" => {
             // Each row of the last axis on its own, as LayerNorm under vmap.
             let n = x.shape()[x.rank() - 1];
@@ -140,6 +141,12 @@ fn composed(name: &str, x: &Array, labels: &Array) -> solstice::Result<Array> {
             let picked = x.mul(&one_hot(labels, n, x.dtype())?)?.sum(&[-1])?;
             lse(x, -1)?.sub(&picked)
         }
+        "gelu_tanh" => {
+            let c = (2.0 / std::f64::consts::PI).sqrt();
+            let cube = x.mul(x)?.mul(x)?;
+            let inner = x.add(&cube.mul_scalar(0.044715)?)?.mul_scalar(c)?;
+            x.mul(&inner.tanh()?.add_scalar(1.0)?.mul_scalar(0.5)?)
+        }
         "standardize" => {
             let mean = x.mean(&[-1])?.expand_dims(-1)?;
             let c = x.sub(&mean)?;
@@ -150,7 +157,8 @@ fn composed(name: &str, x: &Array, labels: &Array) -> solstice::Result<Array> {
     }
 }
 
-const NAMES: [&str; 6] = [
+const NAMES: [&str; 7] = [
+    "gelu_tanh",
     "softmax",
     "softmax_axis0",
     "log_softmax",

@@ -180,6 +180,12 @@ fn a_renaming_hook_reads_and_writes_another_librarys_layout() {
     })
     .unwrap();
     assert!(tree_equal(&loaded, &model).unwrap());
+    assert!(file.load_with(&like, |_, _, _| Ok(None)).is_ok());
+    assert_eq!(
+        file.unused().len(),
+        2,
+        "a hook that reads nothing leaves both"
+    );
     // A hook that returns the untransposed weight is caught by the shape
     // check, naming the leaf.
     let err = load_safetensors_with(&path, &like, |_, name, file| {

@@ -73,6 +73,7 @@ const OPS: &[(&str, Op)] = &[
     // The fused row-wise primitives.
     ("softmax axis 0", |a, _| a.softmax(0)),
     ("standardize", |a, _| a.standardize(1e-5)),
+    ("gelu_tanh", |a, _| a.gelu_tanh()),
     ("softmax_cross_entropy", |a, b| {
         // Labels that depend on `b`, so both can be batched.
         let n = a.shape()[a.rank() - 1] as f64 - 1.0;

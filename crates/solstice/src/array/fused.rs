@@ -1,5 +1,6 @@
-//! The fused row-wise operations: softmax, log-softmax, logsumexp, softmax
-//! cross-entropy and standardisation. Each is one primitive (one kernel,
+//! The fused operations: softmax, log-softmax, logsumexp, softmax
+//! cross-entropy and standardisation over rows, and the tanh GELU
+//! elementwise. Each is one primitive (one kernel,
 //! one pass over memory) with its own batching, VJP and JVP rules, rather
 //! than a composition of elementwise operations and reductions.
 
@@ -107,6 +108,26 @@ impl Array {
             )));
         }
         bind(Prim::SoftmaxCrossEntropy, &[self, labels])
+    }
+
+    /// The tanh approximation of GELU,
+    /// `x/2 (1 + tanh(√(2/π) (x + 0.044715 x³)))`, elementwise in one pass
+    /// (and its derivative in one more): `jax.nn.gelu(x)`, whose default
+    /// is `approximate=True`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use solstice::Array;
+    /// # fn main() -> solstice::Result<()> {
+    /// let y = Array::from_vec(vec![0.0f64, 1.0], &[2])?.gelu_tanh()?.to_vec::<f64>()?;
+    /// assert_eq!(y[0], 0.0);
+    /// assert!((y[1] - 0.841_191_990_608_276_8).abs() < 1e-12);
+    /// # Ok(()) }
+    /// ```
+    pub fn gelu_tanh(&self) -> Result<Array> {
+        self.check_float("gelu_tanh")?;
+        bind(Prim::GeluTanh, &[self])
     }
 
     /// `(x - mean) / sqrt(var + eps)` with the mean and (biased) variance

@@ -112,6 +112,8 @@ pub(crate) fn eval(prim: &Prim, xs: &[&Tensor]) -> Result<Tensor> {
             let row = x.dims()[x.rank() - axes..].iter().product();
             fused(rowwise(RowOp::Normalize { eps: *eps }, x, row)?, prim)?
         }
+        Prim::GeluTanh => fused(unary(UnaryOp::GeluTanh, x)?, prim)?,
+        Prim::GeluTanhGrad => fused(unary(UnaryOp::GeluTanhGrad, x)?, prim)?,
         Prim::SoftmaxCrossEntropy => fused(cross_entropy(x, &labels(xs[1])?)?, prim)?,
         Prim::SoftmaxCrossEntropyGrad => {
             fused(cross_entropy_grad(x, &labels(xs[1])?, xs[2])?, prim)?

@@ -66,7 +66,7 @@ fn resolve_axes(op: &str, axes: &[isize], rank: usize) -> Result<Vec<usize>> {
 
 impl Array {
     fn unary(&self, prim: Prim) -> Result<Array> {
-        if !self.dtype().is_float() && !matches!(prim, Prim::Neg | Prim::Abs | Prim::Sign) {
+        if !self.dtype().is_float() && prim.is_float_only() {
             return Err(Error::dtype(format!(
                 "{} needs a float array but got {}",
                 prim.name(),

@@ -103,6 +103,10 @@ pub(crate) enum Prim {
         axes: usize,
         eps: f64,
     },
+    /// Elementwise `x/2 (1 + tanh(√(2/π) (x + 0.044715 x³)))`, one pass.
+    GeluTanh,
+    /// Elementwise derivative of `GeluTanh`, one pass.
+    GeluTanhGrad,
 }
 
 type Forward = dyn Fn(&Array) -> Result<Array> + Send + Sync;
@@ -169,19 +173,191 @@ impl Prim {
             Prim::Logsumexp => "logsumexp",
             Prim::SoftmaxCrossEntropy | Prim::SoftmaxCrossEntropyGrad => "softmax_cross_entropy",
             Prim::Standardize { .. } => "standardize",
+            Prim::GeluTanh | Prim::GeluTanhGrad => "gelu_tanh",
         }
     }
 
     /// Whether the output can carry a derivative. Outputs that cannot
     /// (comparisons, signs) are not recorded by `grad`.
+    ///
+    /// This and the other facts below are exhaustive matches, so a new
+    /// primitive does not compile until each is stated for it.
     pub(crate) fn is_differentiable(&self) -> bool {
-        !matches!(
-            self,
+        match self {
             Prim::Compare(_)
-                | Prim::Sign
-                | Prim::StopGradient
-                | Prim::CheckIndices(_)
-                | Prim::Random(_)
-        )
+            | Prim::Sign
+            | Prim::StopGradient
+            | Prim::CheckIndices(_)
+            | Prim::Random(_) => false,
+            Prim::Neg
+            | Prim::Exp
+            | Prim::Log
+            | Prim::Tanh
+            | Prim::Sqrt
+            | Prim::Sin
+            | Prim::Cos
+            | Prim::Abs
+            | Prim::Erf
+            | Prim::Add
+            | Prim::Sub
+            | Prim::Mul
+            | Prim::Div
+            | Prim::Maximum
+            | Prim::Minimum
+            | Prim::Select
+            | Prim::Reshape(_)
+            | Prim::Permute(_)
+            | Prim::BroadcastTo(_)
+            | Prim::Convert(_)
+            | Prim::Sum(_)
+            | Prim::Max(_)
+            | Prim::MatMul
+            | Prim::Take(_)
+            | Prim::IndexAdd(_)
+            | Prim::Custom(_)
+            | Prim::Softmax
+            | Prim::LogSoftmax
+            | Prim::Logsumexp
+            | Prim::SoftmaxCrossEntropy
+            | Prim::SoftmaxCrossEntropyGrad
+            | Prim::Standardize { .. }
+            | Prim::GeluTanh
+            | Prim::GeluTanhGrad => true,
+        }
+    }
+
+    /// The number of inputs.
+    pub(crate) fn arity(&self) -> usize {
+        match self {
+            Prim::Neg
+            | Prim::Exp
+            | Prim::Log
+            | Prim::Tanh
+            | Prim::Sqrt
+            | Prim::Sin
+            | Prim::Cos
+            | Prim::Abs
+            | Prim::Sign
+            | Prim::Erf
+            | Prim::Reshape(_)
+            | Prim::Permute(_)
+            | Prim::BroadcastTo(_)
+            | Prim::Convert(_)
+            | Prim::Sum(_)
+            | Prim::Max(_)
+            | Prim::StopGradient
+            | Prim::CheckIndices(_)
+            | Prim::Random(_)
+            | Prim::Custom(_)
+            | Prim::Softmax
+            | Prim::LogSoftmax
+            | Prim::Logsumexp
+            | Prim::Standardize { .. }
+            | Prim::GeluTanh
+            | Prim::GeluTanhGrad => 1,
+            Prim::Add
+            | Prim::Sub
+            | Prim::Mul
+            | Prim::Div
+            | Prim::Maximum
+            | Prim::Minimum
+            | Prim::Compare(_)
+            | Prim::MatMul
+            | Prim::Take(_)
+            | Prim::SoftmaxCrossEntropy => 2,
+            Prim::Select | Prim::IndexAdd(_) | Prim::SoftmaxCrossEntropyGrad => 3,
+        }
+    }
+
+    /// Whether the inputs broadcast against each other numpy-style and the
+    /// output is elementwise in them: each input's cotangent is then summed
+    /// back to its own shape.
+    pub(crate) fn is_broadcasting(&self) -> bool {
+        match self {
+            Prim::Add
+            | Prim::Sub
+            | Prim::Mul
+            | Prim::Div
+            | Prim::Maximum
+            | Prim::Minimum
+            | Prim::Compare(_)
+            | Prim::Select => true,
+            Prim::Neg
+            | Prim::Exp
+            | Prim::Log
+            | Prim::Tanh
+            | Prim::Sqrt
+            | Prim::Sin
+            | Prim::Cos
+            | Prim::Abs
+            | Prim::Sign
+            | Prim::Erf
+            | Prim::Reshape(_)
+            | Prim::Permute(_)
+            | Prim::BroadcastTo(_)
+            | Prim::Convert(_)
+            | Prim::Sum(_)
+            | Prim::Max(_)
+            | Prim::MatMul
+            | Prim::Take(_)
+            | Prim::IndexAdd(_)
+            | Prim::StopGradient
+            | Prim::CheckIndices(_)
+            | Prim::Random(_)
+            | Prim::Custom(_)
+            | Prim::Softmax
+            | Prim::LogSoftmax
+            | Prim::Logsumexp
+            | Prim::SoftmaxCrossEntropy
+            | Prim::SoftmaxCrossEntropyGrad
+            | Prim::Standardize { .. }
+            | Prim::GeluTanh
+            | Prim::GeluTanhGrad => false,
+        }
+    }
+
+    /// Whether the (first) input must be a float array.
+    pub(crate) fn is_float_only(&self) -> bool {
+        match self {
+            Prim::Exp
+            | Prim::Log
+            | Prim::Tanh
+            | Prim::Sqrt
+            | Prim::Sin
+            | Prim::Cos
+            | Prim::Erf
+            | Prim::MatMul
+            | Prim::Softmax
+            | Prim::LogSoftmax
+            | Prim::Logsumexp
+            | Prim::SoftmaxCrossEntropy
+            | Prim::SoftmaxCrossEntropyGrad
+            | Prim::Standardize { .. }
+            | Prim::GeluTanh
+            | Prim::GeluTanhGrad => true,
+            Prim::Neg
+            | Prim::Abs
+            | Prim::Sign
+            | Prim::Add
+            | Prim::Sub
+            | Prim::Mul
+            | Prim::Div
+            | Prim::Maximum
+            | Prim::Minimum
+            | Prim::Compare(_)
+            | Prim::Select
+            | Prim::Reshape(_)
+            | Prim::Permute(_)
+            | Prim::BroadcastTo(_)
+            | Prim::Convert(_)
+            | Prim::Sum(_)
+            | Prim::Max(_)
+            | Prim::Take(_)
+            | Prim::IndexAdd(_)
+            | Prim::StopGradient
+            | Prim::CheckIndices(_)
+            | Prim::Random(_)
+            | Prim::Custom(_) => false,
+        }
     }
 }

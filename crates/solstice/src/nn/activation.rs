@@ -87,13 +87,8 @@ pub fn gelu(x: &Array) -> Result<Array> {
 /// # Ok(()) }
 /// ```
 pub fn gelu_tanh(x: &Array) -> Result<Array> {
-    let sqrt_2_over_pi = (2.0 / std::f64::consts::PI).sqrt();
-    let cube = x.mul(x)?.mul(x)?;
-    let inner = x
-        .add(&cube.mul_scalar(0.044715)?)?
-        .mul_scalar(sqrt_2_over_pi)?;
-    let cdf = inner.tanh()?.add_scalar(1.0)?.mul_scalar(0.5)?;
-    x.mul(&cdf)
+    // One fused pass forward and one backward, instead of nine of each.
+    x.gelu_tanh()
 }
 
 /// `x σ(x)`: `jax.nn.silu`, also called swish.

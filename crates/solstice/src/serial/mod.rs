@@ -26,9 +26,9 @@
 
 mod atomic;
 mod bytes;
-mod eqx;
+pub mod eqx;
 pub mod npy;
-mod safetensors;
+pub mod safetensors;
 
 pub use atomic::write_atomically;
 pub use eqx::{

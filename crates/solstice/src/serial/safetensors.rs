@@ -351,18 +351,10 @@ impl SafetensorsFile {
 
     /// Loads a tree shaped like `like`, as [`load_safetensors`] does.
     pub fn load<T: Tree>(&self, like: &T) -> Result<T> {
-        self.used.borrow_mut().clear();
-        let out = self.fill(like, &mut |_, name, file: &SafetensorsFile| {
-            Ok(Some(file.array(name)?))
-        })?;
-        let used = self.used.borrow();
-        let unused: Vec<String> = self
-            .order
-            .iter()
-            .filter(|n| !used.contains(*n))
-            .cloned()
-            .collect();
+        let out = self.load_with(like, |_, name, file| Ok(Some(file.array(name)?)))?;
+        let unused = self.unused();
         if !unused.is_empty() {
+            let unused: Vec<String> = unused.iter().map(|n| n.to_string()).collect();
             return Err(self.err(Error::structure(format!(
                 "the file holds tensors `like` has no leaf for: {}; load it into the tree it \
                  was saved from, or pick tensors with load_safetensors_with",
@@ -379,7 +371,20 @@ impl SafetensorsFile {
         like: &T,
         mut hook: impl FnMut(&KeyPath, &str, &SafetensorsFile) -> Result<Option<Array>>,
     ) -> Result<T> {
+        self.used.borrow_mut().clear();
         self.fill(like, &mut hook)
+    }
+
+    /// The tensors the last load (or, before any, no read) did not use, in
+    /// file order: after [`SafetensorsFile::load_with`], what a hook left
+    /// out, for a caller that wants to refuse or report it.
+    pub fn unused(&self) -> Vec<&str> {
+        let used = self.used.borrow();
+        self.order
+            .iter()
+            .filter(|n| !used.contains(*n))
+            .map(String::as_str)
+            .collect()
     }
 
     fn fill<T: Tree>(&self, like: &T, hook: &mut LoadHook<'_>) -> Result<T> {

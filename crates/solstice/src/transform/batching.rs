@@ -130,7 +130,9 @@ pub(crate) fn apply(
         | Prim::Logsumexp
         | Prim::SoftmaxCrossEntropy
         | Prim::SoftmaxCrossEntropyGrad
-        | Prim::Standardize { .. } => super::fused_rules::batch(prim, values, axes, size),
+        | Prim::Standardize { .. }
+        | Prim::GeluTanh
+        | Prim::GeluTanhGrad => super::fused_rules::batch(prim, values, axes, size),
         // Random primitives take any leading batch of keys.
         Prim::Random(_) => {
             let keys = front(&values[0], axes[0])?;

@@ -1,6 +1,7 @@
 //! Batching, VJP and JVP rules of the fused row-wise primitives
 //! (`Softmax`, `LogSoftmax`, `Logsumexp`, `SoftmaxCrossEntropy` and its
-//! gradient, `Standardize`). Like every rule, they are written in `Array`
+//! gradient, `Standardize`) and of the fused elementwise `GeluTanh` and its
+//! derivative. Like every rule, they are written in `Array`
 //! operations, so derivatives of derivatives and `vmap` of derivatives work.
 //! The row-wise primitives work on the trailing axes, so batching moves the
 //! batch axis to the front and binds the same primitive.
@@ -20,7 +21,12 @@ pub(crate) fn batch(
     size: usize,
 ) -> Result<(Array, Option<usize>)> {
     match prim {
-        Prim::Softmax | Prim::LogSoftmax | Prim::Logsumexp | Prim::Standardize { .. } => {
+        Prim::Softmax
+        | Prim::LogSoftmax
+        | Prim::Logsumexp
+        | Prim::Standardize { .. }
+        | Prim::GeluTanh
+        | Prim::GeluTanhGrad => {
             let x = front(&values[0], axes[0])?;
             Ok((bind(prim.clone(), &[&x])?, axes[0].map(|_| 0)))
         }
@@ -69,6 +75,8 @@ pub(crate) fn vjp(
             let rstd = inverse_std(x, *axes, *eps)?;
             vec![Some(standardize_linear(ct, output, &rstd, *axes)?)]
         }
+        Prim::GeluTanh => vec![Some(ct.mul(&bind(Prim::GeluTanhGrad, &[x])?)?)],
+        Prim::GeluTanhGrad => vec![Some(ct.mul(&gelu_tanh_second(x)?)?)],
         _ => return Err(not_fused(prim)),
     })
 }
@@ -115,6 +123,10 @@ pub(crate) fn jvp(
                 standardize_linear(t, out, &rstd, *axes)
             })
             .transpose(),
+        Prim::GeluTanh => tx
+            .map(|t| t.mul(&bind(Prim::GeluTanhGrad, &[&x[0]])?))
+            .transpose(),
+        Prim::GeluTanhGrad => tx.map(|t| t.mul(&gelu_tanh_second(&x[0])?)).transpose(),
         _ => Err(not_fused(prim)),
     }
 }
@@ -165,4 +177,21 @@ fn standardize_linear(v: &Array, y: &Array, rstd: &Array, axes: usize) -> Result
     let centred = v.sub(&trailing_mean(v, axes)?)?;
     let along = y.mul(&trailing_mean(&v.mul(y)?, axes)?)?;
     rstd.mul(&centred.sub(&along)?)
+}
+
+/// The second derivative of the tanh GELU, composed (it is needed only for
+/// derivatives of derivatives). With `u = c (x + a x³)`, `t = tanh u`,
+/// `s = 1 - t²`, `u' = c (1 + 3a x²)`, `u'' = 6 c a x`:
+/// `gelu'' = s u' + x s (u''/2 - t u'²)`.
+fn gelu_tanh_second(x: &Array) -> Result<Array> {
+    let c = (2.0 / std::f64::consts::PI).sqrt();
+    let a = 0.044715;
+    let x2 = x.square()?;
+    let u = x.add(&x.mul(&x2)?.mul_scalar(a)?)?.mul_scalar(c)?;
+    let t = u.tanh()?;
+    let s = t.square()?.neg()?.add_scalar(1.0)?;
+    let du = x2.mul_scalar(3.0 * a)?.add_scalar(1.0)?.mul_scalar(c)?;
+    let half_d2u = x.mul_scalar(3.0 * c * a)?;
+    let inner = half_d2u.sub(&t.mul(&du.square()?)?)?;
+    s.mul(&du)?.add(&x.mul(&s)?.mul(&inner)?)
 }

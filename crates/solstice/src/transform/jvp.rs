@@ -142,7 +142,9 @@ pub(crate) fn rule(
         | Prim::Logsumexp
         | Prim::SoftmaxCrossEntropy
         | Prim::SoftmaxCrossEntropyGrad
-        | Prim::Standardize { .. } => super::fused_rules::jvp(prim, x, t, out),
+        | Prim::Standardize { .. }
+        | Prim::GeluTanh
+        | Prim::GeluTanhGrad => super::fused_rules::jvp(prim, x, t, out),
         Prim::IndexAdd(_) => {
             if t[0].is_none() && t[2].is_none() {
                 return Ok(None);

@@ -128,6 +128,14 @@ fn frame_at(level: usize) -> Option<Rc<Frame>> {
 
 /// Applies a primitive to arrays: the single door of every numeric op.
 pub(crate) fn bind(prim: Prim, args: &[&Array]) -> Result<Array> {
+    if args.len() != prim.arity() {
+        return Err(Error::invalid(format!(
+            "{} takes {} inputs but got {}; this is a bug in solstice",
+            prim.name(),
+            prim.arity(),
+            args.len()
+        )));
+    }
     for a in args {
         a.check_value(prim.name())?;
     }

@@ -18,7 +18,7 @@ pub(crate) fn apply(
     ct: &Array,
 ) -> Result<Vec<Option<Array>>> {
     let mut grads = rule(prim, inputs, output, ct)?;
-    if is_elementwise(prim) {
+    if prim.is_broadcasting() {
         // A batching rule may hand an elementwise kernel inputs that
         // broadcast against each other (a batched `[B, n]` and a shared
         // `[n]`); each input's cotangent is summed back to its own shape.
@@ -31,19 +31,6 @@ pub(crate) fn apply(
         }
     }
     Ok(grads)
-}
-
-fn is_elementwise(prim: &Prim) -> bool {
-    matches!(
-        prim,
-        Prim::Add
-            | Prim::Sub
-            | Prim::Mul
-            | Prim::Div
-            | Prim::Maximum
-            | Prim::Minimum
-            | Prim::Select
-    )
 }
 
 fn rule(prim: &Prim, inputs: &[Array], output: &Array, ct: &Array) -> Result<Vec<Option<Array>>> {
@@ -159,7 +146,9 @@ fn rule(prim: &Prim, inputs: &[Array], output: &Array, ct: &Array) -> Result<Vec
         | Prim::Logsumexp
         | Prim::SoftmaxCrossEntropy
         | Prim::SoftmaxCrossEntropyGrad
-        | Prim::Standardize { .. } => super::fused_rules::vjp(prim, inputs, output, ct),
+        | Prim::Standardize { .. }
+        | Prim::GeluTanh
+        | Prim::GeluTanhGrad => super::fused_rules::vjp(prim, inputs, output, ct),
         Prim::IndexAdd(axis) => Ok(vec![
             Some(ct.clone()),
             None,

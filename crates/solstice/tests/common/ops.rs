@@ -100,6 +100,7 @@ pub fn differentiable_ops() -> Vec<(&'static str, Box<ArrayFn>)> {
             Box::new(|x| x.softmax_cross_entropy(&Array::from_vec(vec![2i32, 0], &[2])?)),
         ),
         ("standardize", Box::new(|x| x.standardize(1e-5))),
+        ("gelu_tanh", Box::new(|x| x.gelu_tanh())),
         (
             "standardize rows",
             Box::new(|x| solstice::vmap(|r: &Array| r.standardize(1e-5))(x)),

@@ -34,6 +34,8 @@ pub(crate) trait Float:
     fn exp_into(x: &[Self], out: &mut [std::mem::MaybeUninit<Self>]);
     /// `tanh` on a slice.
     fn tanh_into(x: &[Self], out: &mut [std::mem::MaybeUninit<Self>]);
+    /// The tanh GELU, or its derivative, on a slice.
+    fn gelu_tanh_into(x: &[Self], out: &mut [std::mem::MaybeUninit<Self>], derivative: bool);
 }
 
 impl Float for f32 {
@@ -72,6 +74,9 @@ impl Float for f32 {
     }
     fn tanh_into(x: &[Self], out: &mut [std::mem::MaybeUninit<Self>]) {
         super::unary::tanh_slice_f32(x, out)
+    }
+    fn gelu_tanh_into(x: &[Self], out: &mut [std::mem::MaybeUninit<Self>], derivative: bool) {
+        super::unary::gelu_slice_f32(x, out, derivative)
     }
 }
 
@@ -114,6 +119,11 @@ impl Float for f64 {
     fn tanh_into(x: &[Self], out: &mut [std::mem::MaybeUninit<Self>]) {
         for (o, &v) in out.iter_mut().zip(x) {
             o.write(v.tanh());
+        }
+    }
+    fn gelu_tanh_into(x: &[Self], out: &mut [std::mem::MaybeUninit<Self>], derivative: bool) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            o.write(super::unary::gelu_tanh_f64(v, derivative));
         }
     }
 }

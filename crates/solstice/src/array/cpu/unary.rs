@@ -20,6 +20,10 @@ pub(crate) enum UnaryOp {
     Abs,
     /// A plain copy, giving a contiguous buffer.
     Copy,
+    /// `x/2 (1 + tanh(√(2/π) (x + 0.044715 x³)))`.
+    GeluTanh,
+    /// The derivative of `GeluTanh`.
+    GeluTanhGrad,
 }
 
 /// `op` on every element of `x` (any layout), or `None` for a dtype
@@ -103,7 +107,68 @@ fn apply<T: Float>(op: UnaryOp, x: &[T], out: &mut [MaybeUninit<T>]) {
             }
         }
         UnaryOp::Log => each(out, &|v: T| v.ln()),
+        UnaryOp::GeluTanh => T::gelu_tanh_into(x, out, false),
+        UnaryOp::GeluTanhGrad => T::gelu_tanh_into(x, out, true),
     }
+}
+
+/// `√(2/π)` and the cubic coefficient of the tanh GELU.
+const GELU_C: f64 = 0.797_884_560_802_865_4;
+const GELU_A: f64 = 0.044_715;
+
+/// The tanh GELU (or its derivative) of one f64.
+pub(crate) fn gelu_tanh_f64(x: f64, derivative: bool) -> f64 {
+    let x2 = x * x;
+    let t = (GELU_C * (x + GELU_A * x2 * x)).tanh();
+    if derivative {
+        0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * GELU_A * x2)
+    } else {
+        0.5 * x * (1.0 + t)
+    }
+}
+
+/// The tanh GELU (or its derivative) of one f32, branch-free.
+#[inline(always)]
+fn gelu_tanh_f32(x: f32, derivative: bool) -> f32 {
+    const C: f32 = GELU_C as f32;
+    const A: f32 = GELU_A as f32;
+    let x2 = x * x;
+    let t = tanh_f32(C * (x + A * x2 * x));
+    if derivative {
+        0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * C * (1.0 + 3.0 * A * x2)
+    } else {
+        0.5 * x * (1.0 + t)
+    }
+}
+
+#[inline(always)]
+fn gelu_loop(x: &[f32], out: &mut [MaybeUninit<f32>], derivative: bool) {
+    if derivative {
+        for (o, &v) in out.iter_mut().zip(x) {
+            o.write(gelu_tanh_f32(v, true));
+        }
+    } else {
+        for (o, &v) in out.iter_mut().zip(x) {
+            o.write(gelu_tanh_f32(v, false));
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn gelu_avx2(x: &[f32], out: &mut [MaybeUninit<f32>], derivative: bool) {
+    gelu_loop(x, out, derivative)
+}
+
+/// The tanh GELU (or its derivative) over a slice, 8 lanes at a time
+/// where the CPU has AVX2.
+pub(crate) fn gelu_slice_f32(x: &[f32], out: &mut [MaybeUninit<f32>], derivative: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU was just found to support AVX2.
+        return unsafe { gelu_avx2(x, out, derivative) };
+    }
+    gelu_loop(x, out, derivative)
 }
 
 /// `e^x` for f32 to about 1 ulp (Cephes' `expf` polynomial), written
