@@ -347,14 +347,14 @@ impl MultiheadAttention {
         y.reshape(&[seq, self.num_heads, size])?.moveaxis(1, 0)
     }
 
-    /// One dropout mask per head, head `h` from the `h`-th split of `key`.
+    /// One dropout mask per head, head `h` from the `h`-th split of `key`,
+    /// as Equinox maps dropout over the heads with one key each. The masks
+    /// are drawn by mapping over the split keys, never by reading them on
+    /// the host, so this works with a traced key (one key per sequence
+    /// under `vmap`).
     fn head_masks(&self, key: Key, shape: [usize; 3], dtype: DType) -> Result<Array> {
-        let mut bits = Vec::with_capacity(shape.iter().product());
-        for head_key in key.split_n(shape[0]) {
-            let mask = self.dropout.keep_mask(head_key, &shape[1..], dtype)?;
-            bits.extend(mask.to_vec::<u8>()?);
-        }
-        Array::from_vec(bits, &shape)
+        let keys = key.split_batch(shape[0]);
+        vmap(|k: &Key| self.dropout.keep_mask(k.clone(), &shape[1..], dtype))(&keys)
     }
 
     fn check_inputs(&self, query: &Array, key_: &Array, value: &Array) -> Result<()> {
