@@ -51,7 +51,7 @@ pub(crate) fn resolve_axis(op: &str, axis: isize, rank: usize) -> Result<usize> 
     })
 }
 
-fn resolve_axes(op: &str, axes: &[isize], rank: usize) -> Result<Vec<usize>> {
+pub(super) fn resolve_axes(op: &str, axes: &[isize], rank: usize) -> Result<Vec<usize>> {
     let mut out = Vec::with_capacity(axes.len());
     for &axis in axes {
         let a = resolve_axis(op, axis, rank)?;
@@ -65,7 +65,7 @@ fn resolve_axes(op: &str, axes: &[isize], rank: usize) -> Result<Vec<usize>> {
 }
 
 impl Array {
-    fn unary(&self, prim: Prim) -> Result<Array> {
+    pub(super) fn unary(&self, prim: Prim) -> Result<Array> {
         if !self.dtype().is_float() && !matches!(prim, Prim::Neg | Prim::Abs | Prim::Sign) {
             return Err(Error::dtype(format!(
                 "{} needs a float array but got {}",
@@ -144,15 +144,22 @@ impl Array {
             .mul_scalar(0.5)
     }
 
-    /// Elementwise `max(x, 0)`, with derivative 0 at 0 as in `jax.nn.relu`.
-    /// NaN stays NaN, as in JAX.
+    /// Elementwise `max(x, 0)`, as `jax.nn.relu`: NaN stays NaN, and the
+    /// derivative is 1 where `x > 0` and 0 elsewhere (at 0 and at NaN).
     pub fn relu(&self) -> Result<Array> {
         let zero = self.full_like_scalar(0.0)?;
-        self.compare(&zero, CmpOp::Le)?.select(&zero, self)
+        let positive = self.compare(&zero, CmpOp::Gt)?;
+        if !self.dtype().is_float() {
+            return positive.select(self, &zero);
+        }
+        // A NaN passes through as a constant, so it carries no derivative.
+        let nan = self.compare(self, CmpOp::Ne)?;
+        let rest = nan.select(&self.stop_gradient()?, &zero)?;
+        positive.select(self, &rest)
     }
 
     /// A 0-d constant of this array's dtype, for mixing with scalars.
-    fn full_like_scalar(&self, value: f64) -> Result<Array> {
+    pub(super) fn full_like_scalar(&self, value: f64) -> Result<Array> {
         Array::scalar_of(value, self.dtype())
     }
 
@@ -163,7 +170,7 @@ impl Array {
         Array::full(self.shape(), value, self.dtype())
     }
 
-    fn binary(&self, other: &Array, prim: Prim) -> Result<Array> {
+    pub(super) fn binary(&self, other: &Array, prim: Prim) -> Result<Array> {
         let name = prim.name();
         self.check_value(name)?;
         other.check_value(name)?;
@@ -213,11 +220,6 @@ impl Array {
     /// Elementwise `self * other`, with numpy broadcasting.
     pub fn mul(&self, other: &Array) -> Result<Array> {
         self.binary(other, Prim::Mul)
-    }
-
-    /// Elementwise `self / other`, with numpy broadcasting.
-    pub fn div(&self, other: &Array) -> Result<Array> {
-        self.binary(other, Prim::Div)
     }
 
     /// Elementwise maximum, with numpy broadcasting.
@@ -452,8 +454,29 @@ impl Array {
         bind(Prim::Max(axes), &[self])
     }
 
-    /// `log(sum(exp(x)))` over `axis`, computed stably.
+    /// Fails unless this is a float array; `op` names the operation.
+    fn check_float(&self, op: &str) -> Result<()> {
+        self.check_value(op)?;
+        if !self.dtype().is_float() {
+            return Err(Error::dtype(format!(
+                "{op} needs a float array but got {}; convert with `astype`",
+                self.short_description()
+            )));
+        }
+        Ok(())
+    }
+
+    /// `log(sum(exp(x)))` over `axis`, computed stably, as
+    /// `jax.nn.logsumexp`: a slice of only `-inf` gives `-inf`, and an empty
+    /// axis gives `-inf`.
     pub fn logsumexp(&self, axis: isize) -> Result<Array> {
+        self.check_float("logsumexp")?;
+        let a = resolve_axis("logsumexp", axis, self.rank())?;
+        if self.shape()[a] == 0 {
+            let mut shape = self.shape().to_vec();
+            shape.remove(a);
+            return Array::full(&shape, f64::NEG_INFINITY, self.dtype());
+        }
         let m = self.max(&[axis])?.expand_dims(axis)?.stop_gradient()?;
         // A row of -inf (fully masked) has no finite max; shift by 0 instead,
         // so the result is -inf, not NaN, as in JAX.
@@ -463,12 +486,31 @@ impl Array {
         s.add(&m.squeeze(axis)?)
     }
 
-    /// `x - logsumexp(x)` over `axis`.
-    pub fn log_softmax(&self, axis: isize) -> Result<Array> {
-        self.sub(&self.logsumexp(axis)?.expand_dims(axis)?)
+    /// `x - max(x)` over `axis` with the max held constant, or `None` for
+    /// an empty axis (whose softmax is empty, as in JAX).
+    fn shifted(&self, op: &str, axis: isize) -> Result<Option<Array>> {
+        self.check_float(op)?;
+        let a = resolve_axis(op, axis, self.rank())?;
+        if self.shape()[a] == 0 {
+            return Ok(None);
+        }
+        let m = self.max(&[axis])?.expand_dims(axis)?.stop_gradient()?;
+        Ok(Some(self.sub(&m)?))
     }
 
-    /// `exp(x) / sum(exp(x))` over `axis`, computed stably.
+    /// `x - logsumexp(x)` over `axis`, computed as `jax.nn.log_softmax`
+    /// does (so an infinite input gives NaN, as there).
+    pub fn log_softmax(&self, axis: isize) -> Result<Array> {
+        let Some(shifted) = self.shifted("log_softmax", axis)? else {
+            return Ok(self.clone());
+        };
+        let lse = shifted.exp()?.sum(&[axis])?.log()?.expand_dims(axis)?;
+        shifted.sub(&lse)
+    }
+
+    /// `exp(x) / sum(exp(x))` over `axis`, computed stably, as
+    /// `jax.nn.softmax` does: `softmax([inf, 0])` is `[nan, nan]`, a row of
+    /// only `-inf` is NaN, and an empty axis gives an empty result.
     ///
     /// # Examples
     ///
@@ -477,10 +519,19 @@ impl Array {
     /// # fn main() -> solstice::Result<()> {
     /// let p = Array::from_vec(vec![0.0f64, 0.0], &[2])?.softmax(-1)?;
     /// assert_eq!(p.to_vec::<f64>()?, vec![0.5, 0.5]);
+    /// let ints = Array::from_vec(vec![1i32, 2], &[2])?;
+    /// assert_eq!(
+    ///     ints.softmax(-1).unwrap_err().to_string(),
+    ///     "softmax needs a float array but got i32[2]; convert with `astype`"
+    /// );
     /// # Ok(()) }
     /// ```
     pub fn softmax(&self, axis: isize) -> Result<Array> {
-        self.log_softmax(axis)?.exp()
+        let Some(shifted) = self.shifted("softmax", axis)? else {
+            return Ok(self.clone());
+        };
+        let e = shifted.exp()?;
+        e.div(&e.sum(&[axis])?.expand_dims(axis)?)
     }
 
     /// Matrix product with numpy's rules: 1-d operands are vectors, and
@@ -541,8 +592,15 @@ impl Array {
         if a.shape()[ra - 1] != b.shape()[rb - 2] {
             return Err(mismatch());
         }
-        let batch =
-            broadcast_shapes(&a.shape()[..ra - 2], &b.shape()[..rb - 2]).ok_or_else(mismatch)?;
+        let (batch_a, batch_b) = (&a.shape()[..ra - 2], &b.shape()[..rb - 2]);
+        let batch = broadcast_shapes(batch_a, batch_b).ok_or_else(|| {
+            Error::shape(format!(
+                "matmul got shapes {:?} and {:?}, whose batch dimensions {batch_a:?} and \
+                 {batch_b:?} do not broadcast",
+                self.shape(),
+                other.shape()
+            ))
+        })?;
         let with_batch = |x: &Array, r: usize| -> Result<Array> {
             let mut shape = batch.clone();
             shape.extend_from_slice(&x.shape()[r - 2..]);
@@ -645,6 +703,11 @@ pub fn one_hot(labels: &Array, n: usize, dtype: DType) -> Result<Array> {
             labels.short_description()
         )));
     }
-    let classes = Array::arange(n, labels.dtype())?;
-    labels.expand_dims(-1)?.eq(&classes)?.astype(dtype)
+    // Compared as i64, so `n` need not fit the labels' dtype.
+    let classes = Array::arange(n, DType::I64)?;
+    labels
+        .astype(DType::I64)?
+        .expand_dims(-1)?
+        .eq(&classes)?
+        .astype(dtype)
 }

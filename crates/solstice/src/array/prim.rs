@@ -84,6 +84,53 @@ pub(crate) enum Prim {
     Random(RandomOp),
     /// A user's function with a user's derivative (`custom_vjp`).
     Custom(CustomRule),
+    // The array API's primitives (`ops_math.rs`, `ops_index.rs`; kernels in
+    // `kernels_ext.rs`).
+    /// Elementwise `ln(1 + x)`, accurate near 0.
+    Log1p,
+    /// Elementwise `e^x - 1`, accurate near 0.
+    Expm1,
+    /// Elementwise rounding to an integral value; its derivative is zero.
+    Round(RoundMode),
+    /// Elementwise `x ^ y` for floats, numpy broadcasting.
+    Pow,
+    /// Elementwise remainder of truncated division (C's `fmod`, `lax.rem`),
+    /// numpy broadcasting; integer division by zero is an error.
+    Rem,
+    /// The minimum over the listed axes, which are removed.
+    Min(Vec<usize>),
+    /// The index (`i32`) of the first maximum (or minimum) along `axis`,
+    /// which is removed; a NaN counts as the extreme, as in JAX.
+    ArgExtreme {
+        axis: usize,
+        min: bool,
+    },
+    /// The indices (`i32`) of the first `k` elements along `axis` in a
+    /// stable sort, ascending or descending (NaN counts as the largest);
+    /// `axis` keeps size `k`.
+    Argsort {
+        axis: usize,
+        descending: bool,
+        k: usize,
+    },
+    /// The running sum along `axis`, from the end when `reverse`.
+    Cumsum {
+        axis: usize,
+        reverse: bool,
+    },
+    /// Its inputs joined along the axis; other dimensions are equal.
+    Concat(usize),
+}
+
+/// How [`Prim::Round`] rounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RoundMode {
+    /// Towards minus infinity.
+    Floor,
+    /// Towards plus infinity.
+    Ceil,
+    /// To the nearest integer, ties to even (`jnp.round`).
+    Nearest,
 }
 
 type Forward = dyn Fn(&Array) -> Result<Array> + Send + Sync;
@@ -145,6 +192,19 @@ impl Prim {
             Prim::CheckIndices(_) => "take",
             Prim::Random(op) => op.name(),
             Prim::Custom(_) => "custom_vjp",
+            Prim::Log1p => "log1p",
+            Prim::Expm1 => "expm1",
+            Prim::Round(RoundMode::Floor) => "floor",
+            Prim::Round(RoundMode::Ceil) => "ceil",
+            Prim::Round(RoundMode::Nearest) => "round",
+            Prim::Pow => "pow",
+            Prim::Rem => "rem",
+            Prim::Min(_) => "min",
+            Prim::ArgExtreme { min: false, .. } => "argmax",
+            Prim::ArgExtreme { min: true, .. } => "argmin",
+            Prim::Argsort { .. } => "argsort",
+            Prim::Cumsum { .. } => "cumsum",
+            Prim::Concat(_) => "concatenate",
         }
     }
 
@@ -158,6 +218,9 @@ impl Prim {
                 | Prim::StopGradient
                 | Prim::CheckIndices(_)
                 | Prim::Random(_)
+                | Prim::Round(_)
+                | Prim::ArgExtreme { .. }
+                | Prim::Argsort { .. }
         )
     }
 }

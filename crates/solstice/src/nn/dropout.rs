@@ -2,7 +2,7 @@
 //! and does nothing at inference: Equinox's `eqx.nn.Dropout`.
 //!
 //! ```text
-//! training:  y = where(mask, x / (1 - p), 0),  mask ~ Bernoulli(1 - p)
+//! training:  y = where(mask, x * (1 / (1 - p)), 0),  mask ~ Bernoulli(1 - p)
 //! inference: y = x
 //! ```
 //!
@@ -108,9 +108,13 @@ impl Dropout {
         }
     }
 
-    /// `where(mask, x / (1 - p), 0)`.
+    /// `where(mask, x * (1 / (1 - p)), 0)`: Equinox writes `x / q`, which
+    /// XLA compiles to a multiplication by the reciprocal, so this matches
+    /// its bits.
     pub(crate) fn apply_mask(&self, x: &Array, mask: &Array) -> Result<Array> {
-        let scaled = x.div(&Array::scalar_of(1.0 - self.p, x.dtype())?)?;
+        let one = Array::scalar_of(1.0, x.dtype())?;
+        let scale = one.div(&Array::scalar_of(1.0 - self.p, x.dtype())?)?;
+        let scaled = x.mul(&scale)?;
         mask.select(&scaled, &Array::scalar_of(0.0, x.dtype())?)
     }
 }

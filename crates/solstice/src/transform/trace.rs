@@ -25,6 +25,9 @@ pub(crate) struct Tracer {
     /// Identifies the frame, so a tracer that escaped its transformation is
     /// caught instead of being confused with a later frame at its level.
     pub(crate) frame: u64,
+    /// The thread whose transformation made it: frames are per thread, so a
+    /// tracer sent to another thread is reported as such.
+    pub(crate) thread: u64,
     pub(crate) kind: TracerKind,
 }
 
@@ -89,6 +92,15 @@ pub fn record_kernels<R>(f: impl FnOnce() -> R) -> (R, Vec<&'static str>) {
 }
 
 static NEXT_FRAME: AtomicU64 = AtomicU64::new(1);
+static NEXT_THREAD: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    static THREAD: u64 = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
+}
+
+fn this_thread() -> u64 {
+    THREAD.with(|t| *t)
+}
 
 /// Pops its frame when dropped, so an error or panic inside a transformed
 /// function leaves the stack as it was.
@@ -154,13 +166,13 @@ pub(crate) fn bind(prim: Prim, args: &[&Array]) -> Result<Array> {
     };
     let frame = frame_at(top.level)
         .filter(|f| f.id == top.frame)
-        .ok_or_else(escaped)?;
+        .ok_or_else(|| escaped(top))?;
     for a in args {
         if let Some(t) = a.tracer()
             && t.level == frame.level
             && t.frame != frame.id
         {
-            return Err(escaped());
+            return Err(escaped(t));
         }
     }
     match &frame.kind {
@@ -170,11 +182,21 @@ pub(crate) fn bind(prim: Prim, args: &[&Array]) -> Result<Array> {
     }
 }
 
-fn escaped() -> Error {
-    Error::transform(
-        "an array traced by `vmap` or `grad` was used after its transformation returned; \
+/// The error for `tracer`, which belongs to no active frame of this thread.
+fn escaped(tracer: &Tracer) -> Error {
+    if tracer.thread != this_thread() {
+        return Error::transform(format!(
+            "an array traced by `{}` was used on another thread than the one running its \
+             transformation; transformations are per thread, so run the whole transformed \
+             function on one thread (send concrete arrays between threads, not tracers)",
+            tracer.transform_name()
+        ));
+    }
+    Error::transform(format!(
+        "an array traced by `{}` was used after its transformation returned; \
          return it from the transformed function instead of storing it",
-    )
+        tracer.transform_name()
+    ))
 }
 
 /// The payload of `a` if it is one of `frame`'s own tracers.
@@ -189,7 +211,7 @@ fn own<'a>(frame: &Frame, a: &'a Array) -> Option<&'a TracerKind> {
 /// transformation, which would otherwise be mistaken for a constant.
 pub(crate) fn check_output(frame: &Frame, a: &Array) -> Result<()> {
     match a.tracer() {
-        Some(t) if t.level >= frame.level && t.frame != frame.id => Err(escaped()),
+        Some(t) if t.level >= frame.level && t.frame != frame.id => Err(escaped(t)),
         _ => Ok(()),
     }
 }
@@ -198,6 +220,7 @@ fn make_tracer(frame: &Frame, shape: Vec<usize>, dtype: crate::DType, kind: Trac
     let tracer = Tracer {
         level: frame.level,
         frame: frame.id,
+        thread: this_thread(),
         kind,
     };
     Array::from_tracer(shape, dtype, tracer)
