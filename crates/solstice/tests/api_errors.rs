@@ -81,3 +81,17 @@ fn errors_are_user_errors_not_internal_ones() {
             .starts_with("at .layers[0]: reshape")
     );
 }
+
+#[test]
+fn an_embedding_index_out_of_range_is_an_error_under_vmap_too() {
+    use solstice::nn::Embedding;
+    use solstice::random::Key;
+    let embedding = Embedding::new(4, 2, Key::new(0)).unwrap();
+    let tokens = Array::from_vec(vec![1u32, 4, 0], &[3]).unwrap();
+    let err = vmap(|t: &Array| embedding.forward(t))(&tokens).unwrap_err();
+    assert!(err.to_string().contains("out of range"), "{err}");
+    let err = embedding
+        .forward(&Array::scalar(4u32).unwrap())
+        .unwrap_err();
+    assert!(err.to_string().contains("index 4, out of range"), "{err}");
+}

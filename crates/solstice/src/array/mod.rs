@@ -19,6 +19,7 @@ mod einsum;
 mod kernels;
 mod kernels_ext;
 mod matmul;
+mod operators;
 mod ops;
 mod ops_index;
 mod ops_math;
