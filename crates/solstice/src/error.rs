@@ -44,8 +44,12 @@ pub(crate) enum Kind {
 /// The underlying failure an [`Error`] keeps as its `source()`.
 type Source = Arc<dyn std::error::Error + Send + Sync + 'static>;
 
-/// The error of every fallible solstice function. See the
-/// [module docs](self).
+/// The error of every fallible solstice function: one opaque type, cheap
+/// to clone. Ask what went wrong with the `is_*` predicates (`is_internal`
+/// marks a bug in solstice rather than a mistake in its use), read the
+/// message with `Display`, and reach a kernel or I/O failure, kept as it
+/// was, through [`std::error::Error::source`]. [`Error::context`] wraps the
+/// error without copying it.
 ///
 /// # Examples
 ///

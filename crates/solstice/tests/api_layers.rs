@@ -5,8 +5,9 @@
 //! (as attention's dropout once did) fails here under `vmap`.
 
 use solstice::nn::{
-    Activation, Dropout, Embedding, Identity, Lambda, LayerNorm, Linear, MLP, MultiheadAttention,
-    MultiheadAttentionOptions, RMSNorm, RotaryPositionalEmbedding, Sequential, Shared,
+    Activation, AttentionCall, Dropout, Embedding, Identity, Lambda, LayerNorm, Linear, Mlp,
+    MultiheadAttention, MultiheadAttentionOptions, RmsNorm, RotaryPositionalEmbedding, Sequential,
+    Shared,
 };
 use solstice::random::{self, Key};
 use solstice::tree::tree_leaves;
@@ -106,12 +107,12 @@ fn linear_mlp_and_norms() {
     let xs = normal(&[BATCH, 4], 1);
     let linear = Linear::new(4, 3, Key::new(0)).unwrap();
     check("Linear", &linear, &xs, |m, x, _| m.forward(x));
-    let mlp = MLP::new(4, 2, 5, 2, Key::new(1)).unwrap();
-    check("MLP", &mlp, &xs, |m, x, _| m.forward(x));
+    let mlp = Mlp::new(4, 2, 5, 2, Key::new(1)).unwrap();
+    check("Mlp", &mlp, &xs, |m, x, _| m.forward(x));
     let norm = LayerNorm::new(&[4]).unwrap();
     check("LayerNorm", &norm, &xs, |m, x, _| m.forward(x));
-    let rms = RMSNorm::new(&[4]).unwrap();
-    check("RMSNorm", &rms, &xs, |m, x, _| m.forward(x));
+    let rms = RmsNorm::new(&[4]).unwrap();
+    check("RmsNorm", &rms, &xs, |m, x, _| m.forward(x));
 }
 
 #[test]
@@ -131,9 +132,7 @@ fn stateless_layers() {
 fn dropout_with_a_key_per_example() {
     let xs = normal(&[BATCH, 16], 4);
     let dropout = Dropout::new(0.4).unwrap();
-    check("Dropout", &dropout, &xs, |m, x, k| {
-        m.forward(x, Some(k), None)
-    });
+    check("Dropout", &dropout, &xs, |m, x, k| m.forward(x, k));
     let seq = Sequential::new((
         Linear::new(16, 8, Key::new(5)).unwrap(),
         Dropout::new(0.3).unwrap(),
@@ -172,11 +171,20 @@ fn attention_with_dropout_and_a_key_per_sequence() {
     let attention = MultiheadAttention::with_options(2, 4, options, Key::new(8)).unwrap();
     let seqs = normal(&[BATCH, 5, 4], 9);
     check("MultiheadAttention", &attention, &seqs, |m, x, k| {
-        m.forward(x, x, x, None, Some(k))
+        let call = AttentionCall {
+            dropout_key: Some(k),
+            ..AttentionCall::default()
+        };
+        m.forward_with(x, x, x, call)
     });
     let causal =
         Array::from_vec((0..25).map(|i| u8::from(i % 5 <= i / 5)).collect(), &[5, 5]).unwrap();
     check("MultiheadAttention masked", &attention, &seqs, |m, x, k| {
-        m.forward(x, x, x, Some(&causal), Some(k))
+        let call = AttentionCall {
+            mask: Some(&causal),
+            dropout_key: Some(k),
+            inference: false,
+        };
+        m.forward_with(x, x, x, call)
     });
 }
