@@ -44,6 +44,12 @@ impl<F: Fn(&Array) -> Result<Array> + Send + Sync> Schedule for F {
     }
 }
 
+impl std::fmt::Debug for dyn Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Schedule")
+    }
+}
+
 /// A shared, type-erased schedule, what the constructors return.
 pub type SharedSchedule = Arc<dyn Schedule>;
 
