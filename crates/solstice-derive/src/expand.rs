@@ -55,12 +55,12 @@ pub(crate) fn module(
                 let ty = &f.field.ty;
                 visit.push(quote_spanned! {ty.span()=>
                     path.push(#key);
-                    <#ty as #p::Tree>::visit(&self.#access, path, f);
+                    <#ty as #p::Tree>::visit_leaves(&self.#access, path, f);
                     path.pop();
                 });
                 visit_mut.push(quote! {
                     path.push(#key);
-                    #p::Tree::visit_mut(&mut self.#access, path, f);
+                    #p::Tree::visit_leaves_mut(&mut self.#access, path, f);
                     path.pop();
                 });
                 structure.push(quote! {
@@ -122,7 +122,7 @@ pub(crate) fn module(
             #[automatically_derived]
             impl #impl_generics ::std::fmt::Debug for #name #ty_generics #where_tokens {
                 fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                    f.write_str(&#p::tree_pformat(self))
+                    #p::tree_fmt(self, f)
                 }
             }
         }
@@ -134,19 +134,19 @@ pub(crate) fn module(
         #[automatically_derived]
         impl #impl_generics #p::Tree for #name #ty_generics #where_tokens {
             #[allow(unused_variables)]
-            fn visit(
+            fn visit_leaves(
                 &self,
                 path: &mut #p::KeyPath,
-                f: &mut dyn ::std::ops::FnMut(&#p::KeyPath, &#p::Array),
+                f: &mut dyn ::std::ops::FnMut(&#p::KeyPath, #p::Leaf<'_>),
             ) {
                 #(#visit)*
             }
 
             #[allow(unused_variables)]
-            fn visit_mut(
+            fn visit_leaves_mut(
                 &mut self,
                 path: &mut #p::KeyPath,
-                f: &mut dyn ::std::ops::FnMut(&#p::KeyPath, &mut #p::Array),
+                f: &mut dyn ::std::ops::FnMut(&#p::KeyPath, #p::LeafMut<'_>),
             ) {
                 #(#visit_mut)*
             }

@@ -35,8 +35,10 @@ pub(crate) enum Kind {
     Invalid,
     /// The kernel engine failed.
     Engine,
-    /// Reading or writing failed.
+    /// Reading or writing a file or stream failed.
     Io,
+    /// A buffer could not be allocated.
+    OutOfMemory,
     /// A bug in solstice: an invariant it should have kept did not hold.
     Internal,
 }
@@ -118,6 +120,10 @@ impl Error {
         Self::new(Kind::Invalid, message)
     }
 
+    pub(crate) fn out_of_memory(message: impl Into<String>) -> Self {
+        Self::new(Kind::OutOfMemory, message)
+    }
+
     /// A broken invariant of solstice itself; the message says what and
     /// is reported as a bug.
     pub(crate) fn internal(message: impl Into<String>) -> Self {
@@ -196,15 +202,22 @@ impl Error {
         self.kind() == Kind::Engine
     }
 
-    /// Reading or writing failed; `source()` is the I/O error.
-    pub fn is_io(&self) -> bool {
-        self.kind() == Kind::Io
-    }
-
     /// A bug in solstice rather than a mistake in its use: an invariant it
     /// should have kept did not hold. Worth reporting.
     pub fn is_internal(&self) -> bool {
         self.kind() == Kind::Internal
+    }
+
+    /// Reading or writing a file or stream failed (not a malformed file:
+    /// that is [`Error::is_invalid`]); `source()` is the I/O error.
+    pub fn is_io(&self) -> bool {
+        self.kind() == Kind::Io
+    }
+
+    /// Whether a buffer could not be allocated: the arrays asked for are
+    /// larger than the memory available.
+    pub fn is_out_of_memory(&self) -> bool {
+        self.kind() == Kind::OutOfMemory
     }
 }
 

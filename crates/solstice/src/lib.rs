@@ -43,6 +43,7 @@ mod error;
 pub mod nn;
 pub mod optim;
 pub mod random;
+pub mod serial;
 mod transform;
 pub mod tree;
 
@@ -63,5 +64,6 @@ pub use tree::Tree;
 pub mod __private {
     pub use crate::array::Array;
     pub use crate::transform::trace::record_kernels;
-    pub use crate::tree::{KeyPath, PathKey, Structure, Tree, tree_pformat};
+    pub use crate::tree::ties::tree_fmt;
+    pub use crate::tree::{KeyPath, Leaf, LeafMut, PathKey, Structure, Tree, tree_pformat};
 }

@@ -111,14 +111,20 @@ fn check_layer<T: Tree>(case: &Case, layer: &T, call: impl Fn(&T, &[Array]) -> R
 
 /// Equinox's `tree_pformat`, as solstice spells what Python spells
 /// differently: `true`, `1e-5`, lists for `Vec` fields (an `Mlp`'s layers, a
-/// norm's shape), its own names for the default functions.
+/// norm's shape), its own names for the default functions. The fixture's
+/// GELUs are named Python functions; solstice prints them as Equinox prints
+/// `jax.nn.gelu` and its exact `partial` (checked in `ties.rs`).
 fn python_to_rust(python: &str) -> String {
     let s = python
         .replace("True", "true")
         .replace("False", "false")
         .replace("1e-05", "1e-5")
         .replace("<function <lambda>>", "<function identity>")
-        .replace("<function gelu_exact>", "<function gelu>")
+        .replace(
+            "<function gelu_exact>",
+            "partial(<function gelu>, approximate=False)",
+        )
+        .replace("<function gelu_tanh>", "<function gelu>")
         .replace("jax.numpy.float32", "F32");
     let s = if s.starts_with("MLP(") {
         tuple_to_list(&s, "layers=(")

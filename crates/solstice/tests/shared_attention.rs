@@ -147,7 +147,7 @@ fn tied_attention_gradient_sums_every_use() {
     .unwrap();
 
     // The same computation untied: three independent copies.
-    let untied = module.call().unwrap();
+    let untied = module.untie().unwrap();
     let g = filter_grad(|(p, a): &Pair, x: &Array| forward(p, a, x))(&untied, &x).unwrap();
     let expected =
         g.0.weight

@@ -70,6 +70,19 @@ const OPS: &[(&str, Op)] = &[
         let src = b.take(&Array::from_vec(vec![0i64, 0], &[2])?, 0)?;
         a.index_add(&idx, &src, 0)
     }),
+    // The fused row-wise primitives.
+    ("softmax axis 0", |a, _| a.softmax(0)),
+    ("standardize", |a, _| a.standardize(1e-5)),
+    ("softmax_cross_entropy", |a, b| {
+        // Labels that depend on `b`, so both can be batched.
+        let n = a.shape()[a.rank() - 1] as f64 - 1.0;
+        let labels = b
+            .sum(&[-1])?
+            .abs()?
+            .astype(solstice::DType::I64)?
+            .minimum(&Array::scalar_of(n, solstice::DType::I64)?)?;
+        a.softmax_cross_entropy(&labels)
+    }),
 ];
 
 fn array(data: &[f64], shape: &[usize]) -> Array {

@@ -46,6 +46,15 @@ impl DType {
         }
     }
 
+    /// The size of one element in bytes.
+    pub(crate) fn size(self) -> usize {
+        match self {
+            DType::F64 | DType::I64 => 8,
+            DType::F32 | DType::I32 | DType::U32 => 4,
+            DType::U8 => 1,
+        }
+    }
+
     /// The short name Equinox prints (`f32`, `i64`, ...).
     pub fn short_name(self) -> &'static str {
         match self {

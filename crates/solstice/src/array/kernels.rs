@@ -6,35 +6,49 @@
 use candle_core::Tensor;
 
 use super::DType;
+use super::cpu::binary::{BinaryOp, binary};
+use super::cpu::reduce::{ReduceOp, reduce};
+use super::cpu::rowwise::{RowOp, cross_entropy, cross_entropy_grad, rowwise};
+use super::cpu::unary::{UnaryOp, unary};
 use super::kernels_ext as ext;
 use super::prim::{CmpOp, Prim, RandomOp};
 use crate::error::{Error, Result};
 
 /// Evaluates `prim` on concrete inputs.
+///
+/// Float work runs on solstice's own kernels (`array/cpu/`) where they
+/// apply; the rest runs on candle.
 pub(crate) fn eval(prim: &Prim, xs: &[&Tensor]) -> Result<Tensor> {
+    super::cpu::alloc::init();
     let x = xs[0];
     let out = match prim {
-        Prim::Neg => x.neg()?,
-        Prim::Exp => x.exp()?,
-        Prim::Log => x.log()?,
-        Prim::Tanh => x.tanh()?,
-        Prim::Sqrt => x.sqrt()?,
+        Prim::Neg => or(unary(UnaryOp::Neg, x)?, || x.neg())?,
+        Prim::Exp => or(unary(UnaryOp::Exp, x)?, || x.exp())?,
+        Prim::Log => or(unary(UnaryOp::Log, x)?, || x.log())?,
+        Prim::Tanh => or(unary(UnaryOp::Tanh, x)?, || x.tanh())?,
+        Prim::Sqrt => or(unary(UnaryOp::Sqrt, x)?, || x.sqrt())?,
         Prim::Sin => x.sin()?,
         Prim::Cos => x.cos()?,
-        Prim::Abs => x.abs()?,
+        Prim::Abs => or(unary(UnaryOp::Abs, x)?, || x.abs())?,
         Prim::Sign => x.sign()?,
         Prim::Erf => x.erf()?,
-        Prim::Add => x.broadcast_add(xs[1])?,
-        Prim::Sub => x.broadcast_sub(xs[1])?,
-        Prim::Mul => x.broadcast_mul(xs[1])?,
+        Prim::Add => or(binary(BinaryOp::Add, x, xs[1])?, || x.broadcast_add(xs[1]))?,
+        Prim::Sub => or(binary(BinaryOp::Sub, x, xs[1])?, || x.broadcast_sub(xs[1]))?,
+        Prim::Mul => or(binary(BinaryOp::Mul, x, xs[1])?, || x.broadcast_mul(xs[1]))?,
         Prim::Div => {
             if !DType::from_candle(x.dtype())?.is_float() {
                 check_integer_division(x, xs[1])?;
             }
-            x.broadcast_div(xs[1])?
+            or(binary(BinaryOp::Div, x, xs[1])?, || x.broadcast_div(xs[1]))?
         }
-        Prim::Maximum => with_nans(x, xs[1], x.broadcast_maximum(xs[1])?)?,
-        Prim::Minimum => with_nans(x, xs[1], x.broadcast_minimum(xs[1])?)?,
+        Prim::Maximum => match binary(BinaryOp::Maximum, x, xs[1])? {
+            Some(out) => out,
+            None => with_nans(x, xs[1], x.broadcast_maximum(xs[1])?)?,
+        },
+        Prim::Minimum => match binary(BinaryOp::Minimum, x, xs[1])? {
+            Some(out) => out,
+            None => with_nans(x, xs[1], x.broadcast_minimum(xs[1])?)?,
+        },
         Prim::Compare(op) => {
             let op = match op {
                 CmpOp::Eq => candle_core::op::CmpOp::Eq,
@@ -63,10 +77,13 @@ pub(crate) fn eval(prim: &Prim, xs: &[&Tensor]) -> Result<Tensor> {
             if axes.is_empty() {
                 x.clone()
             } else {
-                x.sum(axes.as_slice())?
+                or(reduce(ReduceOp::Sum, x, axes)?, || x.sum(axes.as_slice()))?
             }
         }
-        Prim::Max(axes) => max(x, axes)?,
+        Prim::Max(axes) => match reduce(ReduceOp::Max, x, axes)? {
+            Some(out) if x.elem_count() > 0 => out,
+            _ => max(x, axes)?,
+        },
         Prim::MatMul => matmul(x, xs[1])?,
         Prim::Take(axis) => {
             let indices = checked_indices("take", xs[1], x.dims()[*axis], *axis)?;
@@ -103,8 +120,45 @@ pub(crate) fn eval(prim: &Prim, xs: &[&Tensor]) -> Result<Tensor> {
                 "custom_vjp runs its own function, not a kernel",
             ));
         }
+        Prim::Softmax => fused(rowwise(RowOp::Softmax, x, last(x))?, prim)?,
+        Prim::LogSoftmax => fused(rowwise(RowOp::LogSoftmax, x, last(x))?, prim)?,
+        Prim::Logsumexp => fused(rowwise(RowOp::Logsumexp, x, last(x))?, prim)?,
+        Prim::Standardize { axes, eps } => {
+            let row = x.dims()[x.rank() - axes..].iter().product();
+            fused(rowwise(RowOp::Normalize { eps: *eps }, x, row)?, prim)?
+        }
+        Prim::SoftmaxCrossEntropy => fused(cross_entropy(x, &labels(xs[1])?)?, prim)?,
+        Prim::SoftmaxCrossEntropyGrad => {
+            fused(cross_entropy_grad(x, &labels(xs[1])?, xs[2])?, prim)?
+        }
     };
     Ok(out)
+}
+
+/// Our kernel's result, or candle's where ours does not apply.
+fn or(own: Option<Tensor>, candle: impl FnOnce() -> candle_core::Result<Tensor>) -> Result<Tensor> {
+    match own {
+        Some(out) => Ok(out),
+        None => Ok(candle()?),
+    }
+}
+
+/// A fused kernel's result; they exist for float inputs only, which the
+/// public operations check.
+fn fused(own: Option<Tensor>, prim: &Prim) -> Result<Tensor> {
+    own.ok_or_else(|| Error::dtype(format!("{} needs float arrays", prim.name())))
+}
+
+/// The length of the last axis.
+fn last(x: &Tensor) -> usize {
+    x.dims().last().copied().unwrap_or(1)
+}
+
+/// Integer labels as `i64`, in row-major order.
+fn labels(x: &Tensor) -> Result<Vec<i64>> {
+    Ok(x.flatten_all()?
+        .to_dtype(candle_core::DType::I64)?
+        .to_vec1::<i64>()?)
 }
 
 /// Integer division by zero, and `MIN / -1`, are errors, never a panic.

@@ -33,7 +33,7 @@ pub(crate) fn matmul(a: &Tensor, b: &Tensor) -> Result<Option<Tensor>> {
 }
 
 /// The element types gemm multiplies here (it panics on any other).
-trait Float: Copy + 'static {
+trait Float: Copy + Send + Sync + 'static {
     const ZERO: Self;
     const ONE: Self;
 }
@@ -77,57 +77,77 @@ fn product<T: Float>(x: &[T], la: &Layout, y: &[T], lb: &Layout) -> Result<(Vec<
     let batch = &da[..rank - 2];
     let count: usize = batch.iter().product();
     let (ta, tb) = (la.stride(), lb.stride());
-    let mut out = vec![T::ZERO; count * m * n];
-    if m * n == 0 {
-        let mut shape = batch.to_vec();
-        shape.extend([m, n]);
-        return Ok((out, shape));
-    }
-    // Offsets of each batch element, walking the batch dimensions.
-    let mut index = vec![0usize; batch.len()];
-    for i in 0..count {
-        let offset = |strides: &[usize], start: usize| -> usize {
-            start + index.iter().zip(strides).map(|(j, s)| j * s).sum::<usize>()
-        };
-        let (oa, ob) = (offset(ta, la.start_offset()), offset(tb, lb.start_offset()));
-        // SAFETY: candle's layouts keep every index `offset + r * rs + c * cs`
-        // for `r < rows, c < cols` inside their storage, which `x` and `y`
-        // are; `out` holds `count * m * n` elements and batch `i` writes the
-        // contiguous block `[i * m * n, (i + 1) * m * n)`. With `k == 0`
-        // gemm reads nothing and writes zeros.
-        unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                out.as_mut_ptr().add(i * m * n),
-                1,
-                n as isize,
-                false,
-                x.as_ptr().add(oa),
-                ta[rank - 1] as isize,
-                ta[rank - 2] as isize,
-                y.as_ptr().add(ob),
-                tb[rank - 1] as isize,
-                tb[rank - 2] as isize,
-                T::ZERO,
-                T::ONE,
-                false,
-                false,
-                false,
-                parallelism(),
-            );
-        }
-        for d in (0..index.len()).rev() {
-            index[d] += 1;
-            if index[d] < batch[d] {
-                break;
-            }
-            index[d] = 0;
-        }
-    }
     let mut shape = batch.to_vec();
     shape.extend([m, n]);
+    let size = count * m * n;
+    // Offsets of batch element `i` in each operand.
+    let offsets = |mut i: usize| -> (usize, usize) {
+        let (mut oa, mut ob) = (la.start_offset(), lb.start_offset());
+        for d in (0..batch.len()).rev() {
+            let j = i % batch[d];
+            i /= batch[d];
+            oa += j * ta[d];
+            ob += j * tb[d];
+        }
+        (oa, ob)
+    };
+    // Many small products (attention's per-head ones) run one per thread,
+    // each single-threaded; a large one is split inside gemm.
+    let small = m * n * k < (1 << 22);
+    let threads = super::cpu::threads();
+    let out = super::cpu::alloc::filled("matmul", size, |out| {
+        if m * n == 0 {
+            return;
+        }
+        let one = |i: usize, dst: &mut [std::mem::MaybeUninit<T>], parallelism: Parallelism| {
+            let (oa, ob) = offsets(i);
+            // SAFETY: candle's layouts keep every index `offset + r * rs + c * cs`
+            // for `r < rows, c < cols` inside their storage, which `x` and `y`
+            // are; `dst` is the `m * n` block of batch element `i`, which gemm
+            // writes in full without reading it (`read_dst` is false). With
+            // `k == 0` gemm reads nothing and writes zeros.
+            unsafe {
+                gemm::gemm(
+                    m,
+                    n,
+                    k,
+                    dst.as_mut_ptr().cast::<T>(),
+                    1,
+                    n as isize,
+                    false,
+                    x.as_ptr().add(oa),
+                    ta[rank - 1] as isize,
+                    ta[rank - 2] as isize,
+                    y.as_ptr().add(ob),
+                    tb[rank - 1] as isize,
+                    tb[rank - 2] as isize,
+                    T::ZERO,
+                    T::ONE,
+                    false,
+                    false,
+                    false,
+                    parallelism,
+                );
+            }
+        };
+        if count > 1 && small && threads > 1 {
+            let per = count.div_ceil(threads * 2);
+            rayon::scope(|s| {
+                for (c, chunk) in out.chunks_mut(per * m * n).enumerate() {
+                    let one = &one;
+                    s.spawn(move |_| {
+                        for (j, dst) in chunk.chunks_mut(m * n).enumerate() {
+                            one(c * per + j, dst, Parallelism::None);
+                        }
+                    });
+                }
+            });
+        } else {
+            for (i, dst) in out.chunks_mut(m * n).enumerate() {
+                one(i, dst, parallelism());
+            }
+        }
+    })?;
     Ok((out, shape))
 }
 

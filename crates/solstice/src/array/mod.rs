@@ -14,8 +14,10 @@
 //!   [`Shared`](crate::nn::Shared)). A hole has no shape and no data, and using
 //!   it as a number is an error that says how to get the real value.
 
+mod cpu;
 mod dtype;
 mod einsum;
+mod fused;
 mod kernels;
 mod kernels_ext;
 mod matmul;
@@ -69,7 +71,9 @@ enum Body {
     Value(Tensor),
     Tracer(Tracer),
     Absent,
-    Placeholder,
+    /// A `Shared` placeholder; the tag says which tie it belongs to, so that
+    /// tie tools can find ties in any tree without a trait method of their own.
+    Placeholder(Option<Arc<crate::tree::ties::TieTag>>),
 }
 
 /// Which kind of hole an [`Array`] is, if it is one.
@@ -116,9 +120,46 @@ impl Array {
             dtype: DType::F32,
             body: match hole {
                 Hole::Absent => Body::Absent,
-                Hole::Placeholder => Body::Placeholder,
+                Hole::Placeholder => Body::Placeholder(None),
             },
         }))
+    }
+
+    /// A placeholder that knows the tie it belongs to.
+    pub(crate) fn tied_placeholder(tag: Arc<crate::tree::ties::TieTag>) -> Self {
+        Array(Arc::new(Node {
+            shape: Vec::new(),
+            dtype: DType::F32,
+            body: Body::Placeholder(Some(tag)),
+        }))
+    }
+
+    /// The tie a placeholder belongs to, if `Shared` made it.
+    pub(crate) fn tie_tag(&self) -> Option<&Arc<crate::tree::ties::TieTag>> {
+        match &self.0.body {
+            Body::Placeholder(tag) => tag.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// A number naming this array's identity while it lives: equal for two
+    /// arrays exactly when [`Array::is`] holds.
+    pub(crate) fn identity(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
+    /// A new array with the same values in storage of its own.
+    pub(crate) fn deep_copy(&self) -> Result<Array> {
+        match &self.0.body {
+            Body::Value(t) => Array::from_tensor(t.copy()?),
+            _ => {
+                self.check_value("copy")?;
+                Err(Error::transform(format!(
+                    "copying needs concrete values but got {}; copy outside the transformation",
+                    self.short_description()
+                )))
+            }
+        }
     }
 
     /// An array from row-major data and a shape.
@@ -155,15 +196,25 @@ impl Array {
     }
 
     /// An array of zeros.
+    ///
+    /// An array too large for the memory available is an error (see
+    /// [`Error::is_out_of_memory`](crate::Error::is_out_of_memory)), not an
+    /// abort.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use solstice::{Array, DType};
+    /// let err = Array::zeros(&[1_000_000, 1_000_000], DType::F32).unwrap_err();
+    /// assert!(err.is_out_of_memory());
+    /// ```
     pub fn zeros(shape: &[usize], dtype: DType) -> Result<Self> {
-        element_count("Array::zeros", shape)?;
-        Self::from_tensor(Tensor::zeros(shape, dtype.to_candle(), &Device::Cpu)?)
+        Self::full(shape, 0.0, dtype)
     }
 
     /// An array of ones.
     pub fn ones(shape: &[usize], dtype: DType) -> Result<Self> {
-        element_count("Array::ones", shape)?;
-        Self::from_tensor(Tensor::ones(shape, dtype.to_candle(), &Device::Cpu)?)
+        Self::full(shape, 1.0, dtype)
     }
 
     /// An array filled with `value`, converted to `dtype`.
@@ -181,7 +232,7 @@ impl Array {
     /// assert!(Array::arange(256, DType::U8).is_ok());
     /// ```
     pub fn full(shape: &[usize], value: f64, dtype: DType) -> Result<Self> {
-        element_count("Array::full", shape)?;
+        let count = element_count("Array::full", shape)?;
         if let Some((lo, hi)) = dtype.int_range()
             && !(value.fract() == 0.0 && value >= lo && value <= hi)
         {
@@ -189,8 +240,18 @@ impl Array {
                 "{value} is not a value of {dtype}; use a float dtype or a whole number in range"
             )));
         }
-        let one = Tensor::new(value, &Device::Cpu)?.to_dtype(dtype.to_candle())?;
-        Self::from_tensor(one.broadcast_as(shape)?.contiguous()?)
+        let t = match dtype {
+            DType::F32 => {
+                cpu::tensor(cpu::alloc::full("Array::full", count, value as f32)?, shape)?
+            }
+            DType::F64 => cpu::tensor(cpu::alloc::full("Array::full", count, value)?, shape)?,
+            _ => {
+                cpu::alloc::probe("Array::full", count, dtype.size())?;
+                let one = Tensor::new(value, &Device::Cpu)?.to_dtype(dtype.to_candle())?;
+                one.broadcast_as(shape)?.contiguous()?
+            }
+        };
+        Self::from_tensor(t)
     }
 
     /// `[0, 1, ..., n - 1]` as a 1-d array of `dtype`.
@@ -216,6 +277,8 @@ impl Array {
                  use a wider dtype"
             )));
         }
+        // candle builds it as i64 first, then converts.
+        cpu::alloc::probe("Array::arange", n, 8 + dtype.size())?;
         let t = Tensor::arange(0i64, n as i64, &Device::Cpu)?.to_dtype(dtype.to_candle())?;
         Self::from_tensor(t)
     }
@@ -251,7 +314,7 @@ impl Array {
     pub fn hole_kind(&self) -> Option<Hole> {
         match self.0.body {
             Body::Absent => Some(Hole::Absent),
-            Body::Placeholder => Some(Hole::Placeholder),
+            Body::Placeholder(_) => Some(Hole::Placeholder),
             _ => None,
         }
     }
@@ -293,7 +356,7 @@ impl Array {
                      differentiated; use `combine` to put the real arrays back before computing"
                 ),
             )),
-            Body::Placeholder => Err(Error::new(
+            Body::Placeholder(_) => Err(Error::new(
                 Kind::Hole,
                 format!(
                     "{op} got a placeholder (SharedNode) left by `Shared`: call `Shared::call()` \
@@ -319,7 +382,7 @@ impl Array {
                     t.transform_name()
                 ))),
             },
-            Body::Absent | Body::Placeholder => unreachable!("holes are rejected above"),
+            Body::Absent | Body::Placeholder(_) => unreachable!("holes are rejected above"),
         }
     }
 
@@ -356,6 +419,12 @@ impl Array {
             }
         }
     }
+}
+
+/// Fails with an out-of-memory error if `count` elements of `size` bytes
+/// could not be allocated now (large requests only).
+pub(crate) fn probe_alloc(op: &str, count: usize, size: usize) -> Result<()> {
+    cpu::alloc::probe(op, count, size)
 }
 
 /// The number of elements of `shape`, or an error if it overflows.

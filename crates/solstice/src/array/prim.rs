@@ -84,6 +84,25 @@ pub(crate) enum Prim {
     Random(RandomOp),
     /// A user's function with a user's derivative (`custom_vjp`).
     Custom(CustomRule),
+    // Fused row-wise primitives (kernels in `array/cpu/rowwise.rs`, rules
+    // in `transform/fused_rules.rs`), all over the last axis.
+    /// `exp(x) / sum(exp(x))`.
+    Softmax,
+    /// `x - logsumexp(x)`.
+    LogSoftmax,
+    /// `log(sum(exp(x)))`, removing the axis.
+    Logsumexp,
+    /// `(logits [..., n], labels [...])`, integer labels in `0..n`:
+    /// `logsumexp(logits) - logits[label]`, removing the axis.
+    SoftmaxCrossEntropy,
+    /// `(logits, labels, ct [...])`: `ct * (softmax(logits) - one_hot(label))`,
+    /// the cross-entropy's gradient in one pass.
+    SoftmaxCrossEntropyGrad,
+    /// `(x - mean) / sqrt(var + eps)` over the trailing `axes` axes.
+    Standardize {
+        axes: usize,
+        eps: f64,
+    },
     // The array API's primitives (`ops_math.rs`, `ops_index.rs`; kernels in
     // `kernels_ext.rs`).
     /// Elementwise `ln(1 + x)`, accurate near 0.
@@ -192,6 +211,11 @@ impl Prim {
             Prim::CheckIndices(_) => "take",
             Prim::Random(op) => op.name(),
             Prim::Custom(_) => "custom_vjp",
+            Prim::Softmax => "softmax",
+            Prim::LogSoftmax => "log_softmax",
+            Prim::Logsumexp => "logsumexp",
+            Prim::SoftmaxCrossEntropy | Prim::SoftmaxCrossEntropyGrad => "softmax_cross_entropy",
+            Prim::Standardize { .. } => "standardize",
             Prim::Log1p => "log1p",
             Prim::Expm1 => "expm1",
             Prim::Round(RoundMode::Floor) => "floor",

@@ -190,8 +190,11 @@ type ArrayFn = dyn Fn(&Array) -> Result<Array> + Send + Sync;
 ///
 /// In a tree it is a node without leaves, like a function in an Equinox
 /// module: `grad`, `vmap` and filters pass over it, and it prints as
-/// `<function NAME>`. Two activations have the same structure when their
-/// names agree. Cloning shares the function.
+/// Equinox prints the function: `<function NAME>`, except the two GELUs,
+/// which print as `jax.nn.gelu` does (`gelu_tanh`, its default, as
+/// `<function gelu>`; the exact `gelu` as
+/// `partial(<function gelu>, approximate=False)`). Two activations have the
+/// same structure when they print alike. Cloning shares the function.
 ///
 /// # Examples
 ///
@@ -208,6 +211,7 @@ type ArrayFn = dyn Fn(&Array) -> Result<Array> + Send + Sync;
 #[derive(Clone)]
 pub struct Activation {
     name: Arc<str>,
+    printed: Arc<str>,
     f: Arc<ArrayFn>,
 }
 
@@ -217,8 +221,23 @@ impl Activation {
         name: impl Into<String>,
         f: impl Fn(&Array) -> Result<Array> + Send + Sync + 'static,
     ) -> Self {
+        let name = name.into();
         Activation {
-            name: Arc::from(name.into()),
+            printed: Arc::from(format!("<function {name}>")),
+            name: Arc::from(name),
+            f: Arc::new(f),
+        }
+    }
+
+    /// As [`Activation::new`], printed as `printed`.
+    fn printed_as(
+        name: &str,
+        printed: &str,
+        f: impl Fn(&Array) -> Result<Array> + Send + Sync + 'static,
+    ) -> Self {
+        Activation {
+            name: Arc::from(name),
+            printed: Arc::from(printed),
             f: Arc::new(f),
         }
     }
@@ -228,14 +247,31 @@ impl Activation {
         Self::new("relu", relu)
     }
 
-    /// [`gelu`], the exact form.
+    /// [`gelu`], the exact form. It prints as Equinox prints
+    /// `functools.partial(jax.nn.gelu, approximate=False)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use solstice::nn::Activation;
+    /// assert_eq!(format!("{:?}", Activation::gelu()), "partial(<function gelu>, approximate=False)");
+    /// ```
     pub fn gelu() -> Self {
-        Self::new("gelu", gelu)
+        Self::printed_as("gelu", "partial(<function gelu>, approximate=False)", gelu)
     }
 
-    /// [`gelu_tanh`], the tanh approximation (`jax.nn.gelu`'s default).
+    /// [`gelu_tanh`], the tanh approximation: `jax.nn.gelu` with its
+    /// default, so it prints as Equinox prints `jax.nn.gelu`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use solstice::nn::Activation;
+    /// assert_eq!(format!("{:?}", Activation::gelu_tanh()), "<function gelu>");
+    /// assert_eq!(Activation::gelu_tanh().name(), "gelu_tanh");
+    /// ```
     pub fn gelu_tanh() -> Self {
-        Self::new("gelu_tanh", gelu_tanh)
+        Self::printed_as("gelu_tanh", "<function gelu>", gelu_tanh)
     }
 
     /// [`silu`].
@@ -268,7 +304,7 @@ impl Activation {
         (self.f)(x)
     }
 
-    /// The name it prints under.
+    /// Its name (`"gelu_tanh"`); it prints as Equinox prints the function.
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -276,15 +312,20 @@ impl Activation {
 
 impl fmt::Debug for Activation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "<function {}>", self.name)
+        f.write_str(&self.printed)
     }
 }
 
 /// A function is a node with no array leaves.
 impl Tree for Activation {
-    fn visit(&self, _: &mut KeyPath, _: &mut dyn FnMut(&KeyPath, &Array)) {}
+    fn visit_leaves(&self, _: &mut KeyPath, _: &mut dyn FnMut(&KeyPath, crate::tree::Leaf<'_>)) {}
 
-    fn visit_mut(&mut self, _: &mut KeyPath, _: &mut dyn FnMut(&KeyPath, &mut Array)) {}
+    fn visit_leaves_mut(
+        &mut self,
+        _: &mut KeyPath,
+        _: &mut dyn FnMut(&KeyPath, crate::tree::LeafMut<'_>),
+    ) {
+    }
 
     fn structure(&self) -> Structure {
         Structure::Opaque(format!("{self:?}"))

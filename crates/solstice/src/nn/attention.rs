@@ -345,7 +345,7 @@ impl MultiheadAttention {
             }
             None => logits,
         };
-        let mut weights = softmax_last(&logits)?;
+        let mut weights = logits.softmax(-1)?;
         if self.dropout.is_active(inference) {
             let key = self.dropout.require_key(
                 "MultiheadAttention::forward",
@@ -432,12 +432,4 @@ fn lowest(dtype: DType) -> f64 {
         DType::F64 => f64::MIN,
         _ => f64::from(f32::MIN),
     }
-}
-
-/// `jax.nn.softmax` over the last axis: `exp(x - max) / sum(exp(x - max))`,
-/// with the max held constant. A fully masked row comes out uniform.
-fn softmax_last(x: &Array) -> Result<Array> {
-    let max = x.max(&[-1])?.expand_dims(-1)?.stop_gradient()?;
-    let e = x.sub(&max)?.exp()?;
-    e.div(&e.sum(&[-1])?.expand_dims(-1)?)
 }

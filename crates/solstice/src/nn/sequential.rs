@@ -220,8 +220,12 @@ impl BoxedLayer {
 /// The object-safe part of `Layer + Tree + Clone`.
 trait ErasedLayer {
     fn clone_box(&self) -> Box<dyn ErasedLayer + Send + Sync>;
-    fn visit(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &Array));
-    fn visit_mut(&mut self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &mut Array));
+    fn visit_leaves(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, crate::tree::Leaf<'_>));
+    fn visit_leaves_mut(
+        &mut self,
+        path: &mut KeyPath,
+        f: &mut dyn FnMut(&KeyPath, crate::tree::LeafMut<'_>),
+    );
     fn structure(&self) -> Structure;
     fn call(&self, x: &Array, key: Option<Key>) -> Result<Array>;
     fn as_any(&self) -> &dyn Any;
@@ -232,12 +236,16 @@ impl<L: Layer + Send + Sync + 'static> ErasedLayer for L {
         Box::new(self.clone())
     }
 
-    fn visit(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &Array)) {
-        Tree::visit(self, path, f)
+    fn visit_leaves(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, crate::tree::Leaf<'_>)) {
+        Tree::visit_leaves(self, path, f)
     }
 
-    fn visit_mut(&mut self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &mut Array)) {
-        Tree::visit_mut(self, path, f)
+    fn visit_leaves_mut(
+        &mut self,
+        path: &mut KeyPath,
+        f: &mut dyn FnMut(&KeyPath, crate::tree::LeafMut<'_>),
+    ) {
+        Tree::visit_leaves_mut(self, path, f)
     }
 
     fn structure(&self) -> Structure {
@@ -260,12 +268,16 @@ impl Clone for BoxedLayer {
 }
 
 impl Tree for BoxedLayer {
-    fn visit(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &Array)) {
-        self.0.visit(path, f)
+    fn visit_leaves(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, crate::tree::Leaf<'_>)) {
+        self.0.visit_leaves(path, f)
     }
 
-    fn visit_mut(&mut self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &mut Array)) {
-        self.0.visit_mut(path, f)
+    fn visit_leaves_mut(
+        &mut self,
+        path: &mut KeyPath,
+        f: &mut dyn FnMut(&KeyPath, crate::tree::LeafMut<'_>),
+    ) {
+        self.0.visit_leaves_mut(path, f)
     }
 
     fn structure(&self) -> Structure {

@@ -215,15 +215,19 @@ impl std::fmt::Debug for Key {
 }
 
 impl Tree for Key {
-    fn visit(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &Array)) {
+    fn visit_leaves(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, crate::tree::Leaf<'_>)) {
         if let Ok(data) = &self.data {
-            f(path, data)
+            f(path, crate::tree::Leaf::Array(data))
         }
     }
 
-    fn visit_mut(&mut self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &mut Array)) {
+    fn visit_leaves_mut(
+        &mut self,
+        path: &mut KeyPath,
+        f: &mut dyn FnMut(&KeyPath, crate::tree::LeafMut<'_>),
+    ) {
         if let Ok(data) = &mut self.data {
-            f(path, data)
+            f(path, crate::tree::LeafMut::Array(data))
         }
     }
 

@@ -77,6 +77,11 @@ impl RandomOp {
 
     /// One key's draw.
     pub(crate) fn draw(&self, key: [u32; 2]) -> Result<Array> {
+        // The draw holds 32 or 64 random bits per element besides its values:
+        // too large a draw is an error, not an abort.
+        let (shape, dtype) = self.draw_shape();
+        let count = crate::array::element_count(self.name(), &shape)?;
+        crate::array::probe_alloc(self.name(), count, 8 + dtype.size())?;
         match self {
             RandomOp::Split(n) => Array::from_vec(
                 threefry::split(key, *n).into_iter().flatten().collect(),

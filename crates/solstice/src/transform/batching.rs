@@ -131,6 +131,12 @@ pub(crate) fn apply(
             };
             Ok((bind(Prim::Custom(batched), &[&x])?, Some(0)))
         }
+        Prim::Softmax
+        | Prim::LogSoftmax
+        | Prim::Logsumexp
+        | Prim::SoftmaxCrossEntropy
+        | Prim::SoftmaxCrossEntropyGrad
+        | Prim::Standardize { .. } => super::fused_rules::batch(prim, values, axes, size),
         // Operations along one axis: the batch goes in front and the axis
         // moves one along.
         Prim::ArgExtreme { axis, min } => {
@@ -180,7 +186,7 @@ pub(crate) fn apply(
 }
 
 /// Moves the batch axis to the front; an unbatched value is left as it is.
-fn front(x: &Array, axis: Option<usize>) -> Result<Array> {
+pub(crate) fn front(x: &Array, axis: Option<usize>) -> Result<Array> {
     match axis {
         Some(0) | None => Ok(x.clone()),
         Some(a) => x.moveaxis(a as isize, 0),
@@ -188,7 +194,7 @@ fn front(x: &Array, axis: Option<usize>) -> Result<Array> {
 }
 
 /// Gives every input a leading batch axis, broadcasting unbatched ones.
-fn batched_front(x: &Array, axis: Option<usize>, size: usize) -> Result<Array> {
+pub(crate) fn batched_front(x: &Array, axis: Option<usize>, size: usize) -> Result<Array> {
     match axis {
         Some(_) => front(x, axis),
         None => {

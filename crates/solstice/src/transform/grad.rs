@@ -13,7 +13,8 @@ use std::rc::Rc;
 use crate::array::Array;
 use crate::array::prim::Prim;
 use crate::error::{Error, Result};
-use crate::tree::{Tree, tree_map, tree_slots, with_slots};
+use crate::tree::ties::check_aliasing_slots;
+use crate::tree::{KeyPath, Tree, tree_map, tree_slots, with_slots};
 
 use super::trace::{FrameKind, check_output, make_grad_tracer, push_frame, unwrap_grad};
 use super::vjp_rules;
@@ -349,7 +350,9 @@ fn value_and_grad_tree<T: Tree, R: Tree>(
     f: impl FnOnce(&T) -> Result<(Array, R)>,
     api: &str,
 ) -> Result<((Array, R), T)> {
-    let slots: Vec<Array> = tree_slots(model).into_iter().map(|(_, a)| a).collect();
+    let (paths, slots): (Vec<KeyPath>, Vec<Array>) = tree_slots(model).into_iter().unzip();
+    // The same array in two leaves would get two gradients: refuse it.
+    check_aliasing_slots(&slots, |i| paths[i].clone(), api)?;
     let wrt: Vec<bool> = slots.iter().map(crate::tree::is_inexact_array).collect();
     let (value, aux, grads) =
         value_and_grad_slots(|traced| f(&with_slots(model, traced)), &slots, &wrt, api)?;
@@ -358,6 +361,69 @@ fn value_and_grad_tree<T: Tree, R: Tree>(
         .map(|g| g.unwrap_or_else(Array::absent))
         .collect();
     Ok(((value, aux), with_slots(model, &grads)))
+}
+
+/// For each array `f` returns, which `primals` it is computed from, and
+/// whether it is one of them, returned as it is. Floating primals are
+/// traced, so dependencies through operations are found; other primals
+/// count only when returned as they are.
+pub(crate) fn dependencies(
+    f: impl FnOnce(&[Array]) -> Result<Vec<Array>>,
+    primals: &[Array],
+) -> Result<Vec<(Vec<usize>, bool)>> {
+    let guard = push_frame(FrameKind::Grad {
+        tape: RefCell::new(Tape::default()),
+    });
+    let frame = guard.frame.clone();
+    let FrameKind::Grad { tape } = &frame.kind else {
+        unreachable!("a grad frame was just pushed")
+    };
+    let mut input_of = std::collections::HashMap::new();
+    let traced: Vec<Array> = primals
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            if crate::tree::is_inexact_array(p) {
+                let node = tape.borrow_mut().push_input();
+                input_of.insert(node, i);
+                make_grad_tracer(&frame, p.clone(), node)
+            } else {
+                p.clone()
+            }
+        })
+        .collect();
+    let outs = f(&traced)?;
+    drop(guard);
+    let tape = tape.borrow();
+    Ok(outs
+        .iter()
+        .map(|out| {
+            if let Some(i) = primals.iter().position(|p| p.is(out)) {
+                return (vec![i], true);
+            }
+            let (_, node) = unwrap_grad(&frame, out);
+            let Some(node) = node else {
+                return (Vec::new(), false);
+            };
+            if let Some(&i) = input_of.get(&node) {
+                return (vec![i], true);
+            }
+            let mut seen = vec![false; tape.entries.len()];
+            let mut stack = vec![node];
+            let mut inputs = Vec::new();
+            while let Some(n) = stack.pop() {
+                if std::mem::replace(&mut seen[n], true) {
+                    continue;
+                }
+                match &tape.entries[n] {
+                    Entry::Input => inputs.extend(input_of.get(&n).copied()),
+                    Entry::Op { parents, .. } => stack.extend(parents.iter().flatten()),
+                }
+            }
+            inputs.sort_unstable();
+            (inputs, false)
+        })
+        .collect())
 }
 
 /// The pullback of [`vjp`]: maps a cotangent of the output to cotangents of

@@ -171,6 +171,12 @@ pub(crate) fn rule(
             .as_ref()
             .map(|tx| bind(prim.clone(), &[tx, &x[1]]))
             .transpose(),
+        Prim::Softmax
+        | Prim::LogSoftmax
+        | Prim::Logsumexp
+        | Prim::SoftmaxCrossEntropy
+        | Prim::SoftmaxCrossEntropyGrad
+        | Prim::Standardize { .. } => super::fused_rules::jvp(prim, x, t, out),
         Prim::IndexAdd(_) => {
             if t[0].is_none() && t[2].is_none() {
                 return Ok(None);

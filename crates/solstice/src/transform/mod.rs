@@ -6,11 +6,13 @@
 //! - `jvp`: forward mode, with each primitive's JVP rule;
 //! - `jac`: `jacfwd`, `jacrev`, `hessian`, from `vmap` over `jvp`/`vjp`;
 //! - `vmap`, `grad`: the public transformations;
+//! - `fused_rules`: the rules of the fused row-wise primitives;
 //! - `custom`: `custom_vjp`, a user's derivative as a primitive;
 //! - `updates`: `apply_updates`.
 
 mod batching;
 mod custom;
+mod fused_rules;
 pub(crate) mod grad;
 mod jac;
 mod jvp;

@@ -159,6 +159,12 @@ fn rule(prim: &Prim, inputs: &[Array], output: &Array, ct: &Array) -> Result<Vec
             }
             one(g)
         }
+        Prim::Softmax
+        | Prim::LogSoftmax
+        | Prim::Logsumexp
+        | Prim::SoftmaxCrossEntropy
+        | Prim::SoftmaxCrossEntropyGrad
+        | Prim::Standardize { .. } => super::fused_rules::vjp(prim, inputs, output, ct),
         Prim::Log1p => one(ct.div(&x.add_scalar(1.0)?)?),
         Prim::Expm1 => one(ct.mul(&output.add_scalar(1.0)?)?),
         Prim::Pow => {

@@ -78,6 +78,7 @@ pub fn tree_at<T: Tree, N>(
 ) -> Result<T> {
     let mut out = tree.clone();
     *where_(&mut out) = replace;
+    settle(&mut out);
     Ok(out)
 }
 
@@ -102,6 +103,7 @@ pub fn tree_at_with<T: Tree, N>(
     let mut out = tree.clone();
     let node = where_(&mut out);
     *node = replace_fn(node)?;
+    settle(&mut out);
     Ok(out)
 }
 
@@ -139,6 +141,7 @@ pub fn tree_at_each<T: Tree, N>(
     for (node, new) in nodes.into_iter().zip(replace) {
         *node = new;
     }
+    settle(&mut out);
     Ok(out)
 }
 
@@ -153,6 +156,7 @@ pub fn tree_at_each_with<T: Tree, N>(
     for node in where_(&mut out) {
         *node = replace_fn(node)?;
     }
+    settle(&mut out);
     Ok(out)
 }
 
@@ -167,5 +171,13 @@ pub fn tree_at_pair<T: Tree, A, B>(
     let (a, b) = where_(&mut out);
     *a = replace.0;
     *b = replace.1;
+    settle(&mut out);
     Ok(out)
+}
+
+/// Lets every `Shared` reached through `Shared::pytree_mut` re-make its tie
+/// (placeholders back in place, paths recorded again): a `Shared` does so
+/// when visited mutably.
+fn settle<T: Tree>(tree: &mut T) {
+    tree.visit_mut(&mut super::KeyPath::root(), &mut |_, _| {});
 }

@@ -1,15 +1,15 @@
 //! [`Tree`] for the standard containers, scalars and [`Array`].
 
-use super::{KeyPath, PathKey, Structure, Tree};
+use super::{KeyPath, Leaf, LeafMut, PathKey, Structure, Tree};
 use crate::array::{Array, Hole};
 
 impl Tree for Array {
-    fn visit(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &Array)) {
-        f(path, self)
+    fn visit_leaves(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, Leaf<'_>)) {
+        f(path, Leaf::Array(self))
     }
 
-    fn visit_mut(&mut self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &mut Array)) {
-        f(path, self)
+    fn visit_leaves_mut(&mut self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, LeafMut<'_>)) {
+        f(path, LeafMut::Array(self))
     }
 
     fn structure(&self) -> Structure {
@@ -26,15 +26,15 @@ impl Tree for Array {
 
 /// `None` is an empty node and `Some(x)` is `x`, as in JAX.
 impl<T: Tree> Tree for Option<T> {
-    fn visit(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &Array)) {
+    fn visit_leaves(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, Leaf<'_>)) {
         if let Some(x) = self {
-            x.visit(path, f)
+            x.visit_leaves(path, f)
         }
     }
 
-    fn visit_mut(&mut self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &mut Array)) {
+    fn visit_leaves_mut(&mut self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, LeafMut<'_>)) {
         if let Some(x) = self {
-            x.visit_mut(path, f)
+            x.visit_leaves_mut(path, f)
         }
     }
 
@@ -47,12 +47,12 @@ impl<T: Tree> Tree for Option<T> {
 }
 
 impl<T: Tree> Tree for Box<T> {
-    fn visit(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &Array)) {
-        (**self).visit(path, f)
+    fn visit_leaves(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, Leaf<'_>)) {
+        (**self).visit_leaves(path, f)
     }
 
-    fn visit_mut(&mut self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &mut Array)) {
-        (**self).visit_mut(path, f)
+    fn visit_leaves_mut(&mut self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, LeafMut<'_>)) {
+        (**self).visit_leaves_mut(path, f)
     }
 
     fn structure(&self) -> Structure {
@@ -63,11 +63,11 @@ impl<T: Tree> Tree for Box<T> {
 fn visit_seq<'a, T: Tree + 'a>(
     items: impl Iterator<Item = &'a T>,
     path: &mut KeyPath,
-    f: &mut dyn FnMut(&KeyPath, &Array),
+    f: &mut dyn FnMut(&KeyPath, Leaf<'_>),
 ) {
     for (i, x) in items.enumerate() {
         path.push(PathKey::Index(i));
-        x.visit(path, f);
+        x.visit_leaves(path, f);
         path.pop();
     }
 }
@@ -75,21 +75,21 @@ fn visit_seq<'a, T: Tree + 'a>(
 fn visit_seq_mut<'a, T: Tree + 'a>(
     items: impl Iterator<Item = &'a mut T>,
     path: &mut KeyPath,
-    f: &mut dyn FnMut(&KeyPath, &mut Array),
+    f: &mut dyn FnMut(&KeyPath, LeafMut<'_>),
 ) {
     for (i, x) in items.enumerate() {
         path.push(PathKey::Index(i));
-        x.visit_mut(path, f);
+        x.visit_leaves_mut(path, f);
         path.pop();
     }
 }
 
 impl<T: Tree> Tree for Vec<T> {
-    fn visit(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &Array)) {
+    fn visit_leaves(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, Leaf<'_>)) {
         visit_seq(self.iter(), path, f)
     }
 
-    fn visit_mut(&mut self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &mut Array)) {
+    fn visit_leaves_mut(&mut self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, LeafMut<'_>)) {
         visit_seq_mut(self.iter_mut(), path, f)
     }
 
@@ -99,11 +99,11 @@ impl<T: Tree> Tree for Vec<T> {
 }
 
 impl<T: Tree, const N: usize> Tree for [T; N] {
-    fn visit(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &Array)) {
+    fn visit_leaves(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, Leaf<'_>)) {
         visit_seq(self.iter(), path, f)
     }
 
-    fn visit_mut(&mut self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &mut Array)) {
+    fn visit_leaves_mut(&mut self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, LeafMut<'_>)) {
         visit_seq_mut(self.iter_mut(), path, f)
     }
 
@@ -116,19 +116,23 @@ macro_rules! tuple_tree {
     ($($name:ident $idx:tt),*) => {
         impl<$($name: Tree),*> Tree for ($($name,)*) {
             #[allow(unused_variables)]
-            fn visit(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &Array)) {
+            fn visit_leaves(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, Leaf<'_>)) {
                 $(
                     path.push(PathKey::Index($idx));
-                    self.$idx.visit(path, f);
+                    self.$idx.visit_leaves(path, f);
                     path.pop();
                 )*
             }
 
             #[allow(unused_variables)]
-            fn visit_mut(&mut self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &mut Array)) {
+            fn visit_leaves_mut(
+                &mut self,
+                path: &mut KeyPath,
+                f: &mut dyn FnMut(&KeyPath, LeafMut<'_>),
+            ) {
                 $(
                     path.push(PathKey::Index($idx));
-                    self.$idx.visit_mut(path, f);
+                    self.$idx.visit_leaves_mut(path, f);
                     path.pop();
                 )*
             }
@@ -151,13 +155,22 @@ tuple_tree!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
 tuple_tree!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
 
 /// Scalars are non-array leaves: part of the structure, with their value,
-/// but never touched by `grad`, `vmap` or filters.
+/// and visited by [`Tree::visit_leaves`], but never touched by `grad`,
+/// `vmap` or filters.
 macro_rules! scalar_tree {
     ($($t:ty),*) => {$(
         impl Tree for $t {
-            fn visit(&self, _: &mut KeyPath, _: &mut dyn FnMut(&KeyPath, &Array)) {}
+            fn visit_leaves(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, Leaf<'_>)) {
+                f(path, Leaf::Scalar(self))
+            }
 
-            fn visit_mut(&mut self, _: &mut KeyPath, _: &mut dyn FnMut(&KeyPath, &mut Array)) {}
+            fn visit_leaves_mut(
+                &mut self,
+                path: &mut KeyPath,
+                f: &mut dyn FnMut(&KeyPath, LeafMut<'_>),
+            ) {
+                f(path, LeafMut::Scalar(self))
+            }
 
             fn structure(&self) -> Structure {
                 Structure::Scalar(format!("{self:?}"))
@@ -167,5 +180,16 @@ macro_rules! scalar_tree {
 }
 
 scalar_tree!(
-    f32, f64, i8, i16, i32, i64, isize, u8, u16, u32, u64, usize, bool, String
+    f32, f64, i8, i16, i32, i64, isize, u8, u16, u32, u64, usize, bool
 );
+
+/// A string is structure, not a leaf: Equinox's serialisation skips it too.
+impl Tree for String {
+    fn visit_leaves(&self, _: &mut KeyPath, _: &mut dyn FnMut(&KeyPath, Leaf<'_>)) {}
+
+    fn visit_leaves_mut(&mut self, _: &mut KeyPath, _: &mut dyn FnMut(&KeyPath, LeafMut<'_>)) {}
+
+    fn structure(&self) -> Structure {
+        Structure::Scalar(format!("{self:?}"))
+    }
+}

@@ -8,7 +8,8 @@
 //! Leaves are visited depth first, fields in declaration order. Fields marked
 //! `#[module(static)]` (Equinox's `field(static=True)`) are part of the
 //! structure, not leaves. Scalars such as `f64` are non-array leaves: they are
-//! part of the structure, but `grad`, `vmap` and filters leave them alone.
+//! part of the structure, and [`Tree::visit_leaves`] passes them (as
+//! serialisation needs), but `grad`, `vmap` and filters leave them alone.
 //!
 //! Every operation returns a new tree and leaves its input unchanged. Arrays
 //! are shared between the input and the output, never copied.
@@ -17,34 +18,120 @@ pub mod at;
 pub mod equal;
 pub mod filter;
 mod impls;
+pub mod leaf;
+pub mod math;
 pub mod path;
+pub mod spec;
 pub mod structure;
+pub mod ties;
 
 pub use at::{tree_at, tree_at_each, tree_at_each_with, tree_at_pair, tree_at_with};
 pub use equal::{tree_allclose, tree_equal};
 pub use filter::{combine, filter, is_array, is_inexact_array, partition};
+pub use leaf::{Leaf, LeafMut, Scalar, ScalarLeaf};
+pub use math::{
+    full_like, full_like_dtype, global_norm, global_norm_squared, tree_map_n, zeros_like,
+};
 pub use path::{KeyPath, PathKey};
+pub use spec::{filter_with_spec, partition_with_spec, spec_like};
 pub use structure::Structure;
+pub use ties::{
+    TieGroup, TieLeaf, TiedNode, allow_aliasing, tie_groups, tree_astype, tree_check,
+    tree_pformat_ties,
+};
 
 use crate::array::Array;
 use crate::error::Result;
 
-/// A tree whose leaves are arrays. Derive it with `#[derive(Module)]`.
+/// A tree whose leaves are arrays and scalars. Derive it with
+/// `#[derive(Module)]`.
 ///
-/// The two visitors walk every array *slot*, holes included, depth first in
-/// field order, passing each slot's path. The other operations of this
-/// module are built on them.
+/// The core is the typed leaf visitor, [`Tree::visit_leaves`], and its
+/// mutable twin: they walk every leaf, depth first in field order, passing
+/// each leaf's path. A leaf is an array *slot* (holes included) or a scalar
+/// (`bool`, an integer, `f32`, `f64`). Static fields, `String`s and
+/// functions are structure, not leaves. [`Tree::visit`] and
+/// [`Tree::visit_mut`] are the array slots alone, and the other operations
+/// of this module are built on them.
+///
+/// Both leaf visitors are required, with no default, so that a hand-written
+/// tree cannot silently drop its scalars from a checkpoint. They must visit
+/// the same leaves in the same order. Implement them by visiting each
+/// child in order, pushing its key on `path` before and popping it after:
+///
+/// ```
+/// use solstice::tree::{KeyPath, Leaf, LeafMut, PathKey, Structure, Tree};
+/// use solstice::Array;
+///
+/// #[derive(Clone)]
+/// struct Scaled { weight: Array, scale: f64 }
+///
+/// impl Tree for Scaled {
+///     fn visit_leaves(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, Leaf<'_>)) {
+///         path.push(PathKey::Field("weight"));
+///         self.weight.visit_leaves(path, f);
+///         path.pop();
+///         path.push(PathKey::Field("scale"));
+///         self.scale.visit_leaves(path, f);
+///         path.pop();
+///     }
+///
+///     fn visit_leaves_mut(&mut self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, LeafMut<'_>)) {
+///         path.push(PathKey::Field("weight"));
+///         self.weight.visit_leaves_mut(path, f);
+///         path.pop();
+///         path.push(PathKey::Field("scale"));
+///         self.scale.visit_leaves_mut(path, f);
+///         path.pop();
+///     }
+///
+///     fn structure(&self) -> Structure {
+///         Structure::Struct {
+///             name: "Scaled".into(),
+///             fields: vec![
+///                 ("weight".into(), self.weight.structure()),
+///                 ("scale".into(), self.scale.structure()),
+///             ],
+///         }
+///     }
+/// }
+/// # fn main() -> solstice::Result<()> {
+/// let tree = Scaled { weight: Array::scalar(1.0f32)?, scale: 0.5 };
+/// let mut paths = Vec::new();
+/// tree.visit_leaves(&mut KeyPath::root(), &mut |p, _| paths.push(p.to_string()));
+/// assert_eq!(paths, [".weight", ".scale"]);
+/// # Ok(()) }
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a tree of arrays",
     label = "not a tree",
     note = "derive `Module` for it, or mark the field `#[module(static)]` if it is configuration"
 )]
 pub trait Tree: Clone {
-    /// Visits every array slot.
-    fn visit(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &Array));
+    /// Visits every leaf: array slots (holes included) and scalars.
+    fn visit_leaves(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, Leaf<'_>));
+
+    /// Visits every leaf mutably, in the same order as
+    /// [`Tree::visit_leaves`].
+    fn visit_leaves_mut(&mut self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, LeafMut<'_>));
+
+    /// Visits every array slot: the array leaves of [`Tree::visit_leaves`].
+    fn visit(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &Array)) {
+        self.visit_leaves(path, &mut |path, leaf| {
+            if let Leaf::Array(a) = leaf {
+                f(path, a)
+            }
+        })
+    }
 
     /// Visits every array slot mutably, in the same order as [`Tree::visit`].
-    fn visit_mut(&mut self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &mut Array));
+    fn visit_mut(&mut self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, &mut Array)) {
+        self.visit_leaves_mut(path, &mut |path, leaf| {
+            if let LeafMut::Array(a) = leaf {
+                f(path, a)
+            }
+        })
+    }
 
     /// The structure: everything but array contents.
     fn structure(&self) -> Structure;

@@ -93,5 +93,16 @@ pub fn differentiable_ops() -> Vec<(&'static str, Box<ArrayFn>)> {
             "astype",
             Box::new(|x| x.astype(DType::F32)?.astype(DType::F64)),
         ),
+        // The fused row-wise primitives.
+        ("logsumexp", Box::new(|x| x.logsumexp(-1))),
+        (
+            "softmax_cross_entropy",
+            Box::new(|x| x.softmax_cross_entropy(&Array::from_vec(vec![2i32, 0], &[2])?)),
+        ),
+        ("standardize", Box::new(|x| x.standardize(1e-5))),
+        (
+            "standardize rows",
+            Box::new(|x| solstice::vmap(|r: &Array| r.standardize(1e-5))(x)),
+        ),
     ]
 }

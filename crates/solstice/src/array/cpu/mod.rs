@@ -1,0 +1,83 @@
+//! solstice's own CPU kernels for the hot float paths: elementwise maps,
+//! reductions and the fused row-wise primitives, multi-threaded over the
+//! machine's cores, vectorisable, accurate (pairwise sums) and fallible
+//! (an allocation that cannot be made is an error).
+//!
+//! Each kernel takes candle tensors and returns `Ok(None)` where it does not
+//! apply (an integer dtype, say), so `kernels.rs` falls back to candle there.
+//! Data is read in place through candle's layouts (any strides, broadcast
+//! and offset views included), so a transpose or broadcast is never copied
+//! before a kernel reads it.
+
+pub(crate) mod alloc;
+pub(crate) mod binary;
+mod float;
+pub(crate) mod reduce;
+pub(crate) mod rowwise;
+mod strided;
+pub(crate) mod unary;
+
+pub(crate) use float::Float;
+
+use candle_core::{Layout, Storage, Tensor};
+
+use crate::error::Result;
+
+/// Elements below which a kernel runs on the calling thread: waking the
+/// pool costs more than it saves.
+const PARALLEL_MIN: usize = 1 << 15;
+
+/// The number of worker threads kernels split work over.
+pub(crate) fn threads() -> usize {
+    rayon::current_num_threads().max(1)
+}
+
+/// Runs `f(storage, layout)` on `x`'s data as `T`, or gives `None` if `x`
+/// does not hold `T`s on the CPU.
+pub(crate) fn with_data<T: Float, R>(
+    x: &Tensor,
+    f: impl FnOnce(&[T], &Layout) -> Result<R>,
+) -> Result<Option<R>> {
+    let (storage, layout) = x.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(cpu) => match T::slice(cpu) {
+            Some(data) => f(data, layout).map(Some),
+            None => Ok(None),
+        },
+        _ => Ok(None),
+    }
+}
+
+/// A tensor of `shape` from a buffer of exactly its size (no copy).
+pub(crate) fn tensor<T: Float>(data: Vec<T>, shape: &[usize]) -> Result<Tensor> {
+    Ok(Tensor::from_vec(data, shape, &candle_core::Device::Cpu)?)
+}
+
+/// Splits `out` into chunks of whole rows of `row` elements, one or more
+/// per thread, and calls `f(first_row, chunk)` on each, in parallel when
+/// the work is large enough.
+pub(crate) fn for_rows<T: Send>(
+    out: &mut [T],
+    row: usize,
+    work: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) {
+    let rows = out.len().checked_div(row).unwrap_or(0);
+    if rows == 0 {
+        return;
+    }
+    let threads = threads();
+    if work < PARALLEL_MIN || threads == 1 || rows == 1 {
+        f(0, out);
+        return;
+    }
+    // A few chunks per thread balance uneven progress under load.
+    let chunks = (threads * 4).min(rows);
+    let per = rows.div_ceil(chunks);
+    rayon::scope(|s| {
+        for (i, chunk) in out.chunks_mut(per * row).enumerate() {
+            let f = &f;
+            s.spawn(move |_| f(i * per, chunk));
+        }
+    });
+}

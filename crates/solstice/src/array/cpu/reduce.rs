@@ -1,0 +1,324 @@
+//! Sums and maxima over axes: pairwise (so an f32 sum of 2e7 elements is
+//! accurate to a few ulp, not off by 0.6%), multi-threaded, and as fast per
+//! element for a 256-long row as for one long array.
+
+use std::borrow::Cow;
+use std::mem::MaybeUninit;
+
+use candle_core::{Layout, Tensor};
+
+use super::unary::{UnaryOp, map};
+use super::{Float, alloc, for_rows, tensor, threads, with_data};
+use crate::error::Result;
+
+/// How elements combine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReduceOp {
+    Sum,
+    /// NaN where a reduced slice holds a NaN, as JAX.
+    Max,
+}
+
+/// Below this many rows, a column block is summed straight down.
+const BLOCK_ROWS: usize = 16;
+/// Below this many elements, a row is summed straight along (in 8 lanes).
+const BLOCK_LEN: usize = 128;
+
+/// `op` over `axes` (sorted, distinct) of `x`, removing them; `None` for a
+/// dtype without a kernel here.
+pub(crate) fn reduce(op: ReduceOp, x: &Tensor, axes: &[usize]) -> Result<Option<Tensor>> {
+    match x.dtype() {
+        candle_core::DType::F32 => run::<f32>(op, x, axes),
+        candle_core::DType::F64 => run::<f64>(op, x, axes),
+        _ => Ok(None),
+    }
+}
+
+fn run<T: Float>(op: ReduceOp, x: &Tensor, axes: &[usize]) -> Result<Option<Tensor>> {
+    let dims = x.dims().to_vec();
+    let mut out_shape = dims.clone();
+    for &a in axes.iter().rev() {
+        out_shape.remove(a);
+    }
+    let out = with_data::<T, _>(x, |data, layout| {
+        let data = contiguous(data, layout)?;
+        reduce_contiguous(op, &data, &dims, axes)
+    })?;
+    out.map(|v| tensor(v, &out_shape)).transpose()
+}
+
+/// The data of `layout` in row-major order, copied only if it is not so
+/// already.
+pub(crate) fn contiguous<'a, T: Float>(data: &'a [T], layout: &Layout) -> Result<Cow<'a, [T]>> {
+    let n = layout.shape().elem_count();
+    if let Some((start, end)) = layout.contiguous_offsets() {
+        return Ok(Cow::Borrowed(&data[start..end]));
+    }
+    Ok(Cow::Owned(alloc::filled("copy", n, |out| {
+        map(UnaryOp::Copy, data, layout, out)
+    })?))
+}
+
+/// Reduces contiguous `data` of `dims` over `axes`, one run of adjacent
+/// axes at a time, last run first.
+pub(crate) fn reduce_contiguous<T: Float>(
+    op: ReduceOp,
+    data: &[T],
+    dims: &[usize],
+    axes: &[usize],
+) -> Result<Vec<T>> {
+    let mut dims = dims.to_vec();
+    let mut axes = axes.to_vec();
+    let mut current: Cow<[T]> = Cow::Borrowed(data);
+    loop {
+        let Some(&last) = axes.last() else {
+            return Ok(current.into_owned());
+        };
+        let mut first = last;
+        while axes.len() > 1 && axes[axes.len() - 2] + 1 == first {
+            axes.pop();
+            first -= 1;
+        }
+        axes.pop();
+        let outer: usize = dims[..first].iter().product();
+        let r: usize = dims[first..=last].iter().product();
+        let inner: usize = dims[last + 1..].iter().product();
+        let next = reduce_block(op, &current, outer, r, inner)?;
+        dims.drain(first..=last);
+        current = Cow::Owned(next);
+    }
+}
+
+/// `out[o, j] = op over k of x[o, k, j]` for `x` of `[outer, r, inner]`.
+fn reduce_block<T: Float>(
+    op: ReduceOp,
+    x: &[T],
+    outer: usize,
+    r: usize,
+    inner: usize,
+) -> Result<Vec<T>> {
+    let name = match op {
+        ReduceOp::Sum => "sum",
+        ReduceOp::Max => "max",
+    };
+    alloc::filled(name, outer * inner, |out| {
+        if r == 0 {
+            let identity = identity::<T>(op);
+            for o in out.iter_mut() {
+                o.write(identity);
+            }
+        } else if inner == 1 {
+            rows(op, x, r, out);
+        } else {
+            columns(op, x, outer, r, inner, out);
+        }
+    })
+}
+
+fn identity<T: Float>(op: ReduceOp) -> T {
+    match op {
+        ReduceOp::Sum => T::ZERO,
+        ReduceOp::Max => T::NEG_INFINITY,
+    }
+}
+
+#[inline(always)]
+fn combine<T: Float>(op: ReduceOp, a: T, b: T) -> T {
+    match op {
+        ReduceOp::Sum => a + b,
+        ReduceOp::Max => {
+            let m = a.fmax(b);
+            if a.is_nan() || b.is_nan() { a + b } else { m }
+        }
+    }
+}
+
+/// One output per row of `r` elements.
+fn rows<T: Float>(op: ReduceOp, x: &[T], r: usize, out: &mut [MaybeUninit<T>]) {
+    let count = out.len();
+    if count >= threads() * 2 || count * r < (1 << 16) {
+        for_rows(out, 1, count * r, |first, chunk| {
+            for (i, o) in chunk.iter_mut().enumerate() {
+                let row = &x[(first + i) * r..(first + i + 1) * r];
+                o.write(along(op, row));
+            }
+        });
+        return;
+    }
+    // Few long rows: split each row over the threads.
+    for (i, o) in out.iter_mut().enumerate() {
+        let row = &x[i * r..(i + 1) * r];
+        let pieces = threads() * 4;
+        let per = r.div_ceil(pieces);
+        let mut partial = vec![identity::<T>(op); row.len().div_ceil(per)];
+        for_rows(&mut partial, 1, r, |first, chunk| {
+            for (k, p) in chunk.iter_mut().enumerate() {
+                let start = (first + k) * per;
+                *p = along(op, &row[start..(start + per).min(r)]);
+            }
+        });
+        o.write(along(op, &partial));
+    }
+}
+
+/// Pairwise reduction of a contiguous slice; the leaves run in 8 lanes.
+pub(crate) fn along<T: Float>(op: ReduceOp, x: &[T]) -> T {
+    if x.len() <= BLOCK_LEN {
+        let mut lanes = [identity::<T>(op); 8];
+        let mut chunks = x.chunks_exact(8);
+        for c in &mut chunks {
+            for k in 0..8 {
+                lanes[k] = combine(op, lanes[k], c[k]);
+            }
+        }
+        let mut acc = identity::<T>(op);
+        for &v in chunks.remainder() {
+            acc = combine(op, acc, v);
+        }
+        let l = [
+            combine(op, lanes[0], lanes[1]),
+            combine(op, lanes[2], lanes[3]),
+            combine(op, lanes[4], lanes[5]),
+            combine(op, lanes[6], lanes[7]),
+        ];
+        let l = combine(op, combine(op, l[0], l[1]), combine(op, l[2], l[3]));
+        return combine(op, l, acc);
+    }
+    // Split on a multiple of 8 so the leaves stay whole lanes.
+    let half = (x.len() / 2).div_ceil(8) * 8;
+    combine(op, along(op, &x[..half]), along(op, &x[half..]))
+}
+
+/// Column reductions of `[outer, r, inner]`, in tiles of columns.
+fn columns<T: Float>(
+    op: ReduceOp,
+    x: &[T],
+    outer: usize,
+    r: usize,
+    inner: usize,
+    out: &mut [MaybeUninit<T>],
+) {
+    let work = outer * r * inner;
+    if outer >= threads() * 2 || work < (1 << 15) {
+        for_rows(out, inner, work, |first, chunk| {
+            for (i, dest) in chunk.chunks_mut(inner).enumerate() {
+                let o = first + i;
+                let plane = &x[o * r * inner..(o + 1) * r * inner];
+                break_into_tiles(op, plane, r, inner, inner, dest, 0);
+            }
+        });
+        return;
+    }
+    // Few planes: split each into tiles of columns, narrow enough that
+    // every thread gets some, wide enough to stream whole cache lines.
+    let tile = (inner * outer).div_ceil(threads() * 4).max(64).min(inner);
+    for o in 0..outer {
+        let plane = &x[o * r * inner..(o + 1) * r * inner];
+        let dest = &mut out[o * inner..(o + 1) * inner];
+        rayon::scope(|s| {
+            for (k, c) in dest.chunks_mut(tile).enumerate() {
+                s.spawn(move |_| {
+                    let w = c.len();
+                    break_into_tiles(op, plane, r, inner, w, c, k * tile);
+                });
+            }
+        });
+    }
+}
+
+/// Columns `j0..j0 + w` of the `[r, inner]` `plane`, reduced into `dest`.
+fn break_into_tiles<T: Float>(
+    op: ReduceOp,
+    plane: &[T],
+    r: usize,
+    inner: usize,
+    w: usize,
+    dest: &mut [MaybeUninit<T>],
+    j0: usize,
+) {
+    let mut acc = vec![identity::<T>(op); w];
+    down(op, plane, 0, r, inner, j0, &mut acc);
+    for (d, a) in dest.iter_mut().zip(acc) {
+        d.write(a);
+    }
+}
+
+/// Pairwise over rows `r0..r1` of columns `j0..j0 + acc.len()`, into `acc`.
+fn down<T: Float>(
+    op: ReduceOp,
+    plane: &[T],
+    r0: usize,
+    r1: usize,
+    inner: usize,
+    j0: usize,
+    acc: &mut [T],
+) {
+    let w = acc.len();
+    if r1 - r0 <= BLOCK_ROWS {
+        acc.copy_from_slice(&plane[r0 * inner + j0..r0 * inner + j0 + w]);
+        for k in r0 + 1..r1 {
+            let row = &plane[k * inner + j0..k * inner + j0 + w];
+            for (a, &v) in acc.iter_mut().zip(row) {
+                *a = combine(op, *a, v);
+            }
+        }
+        return;
+    }
+    let mid = r0 + (r1 - r0) / 2;
+    down(op, plane, r0, mid, inner, j0, acc);
+    let mut right = vec![identity::<T>(op); w];
+    down(op, plane, mid, r1, inner, j0, &mut right);
+    for (a, v) in acc.iter_mut().zip(right) {
+        *a = combine(op, *a, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(x: &[f64], dims: &[usize], axes: &[usize]) -> Vec<f64> {
+        let out_dims: Vec<usize> = (0..dims.len())
+            .filter(|a| !axes.contains(a))
+            .map(|a| dims[a])
+            .collect();
+        let mut out = vec![0.0; out_dims.iter().product()];
+        for (flat, &v) in x.iter().enumerate() {
+            let mut rem = flat;
+            let mut idx = vec![0; dims.len()];
+            for a in (0..dims.len()).rev() {
+                idx[a] = rem % dims[a];
+                rem /= dims[a];
+            }
+            let mut o = 0;
+            for a in 0..dims.len() {
+                if !axes.contains(&a) {
+                    o = o * dims[a] + idx[a];
+                }
+            }
+            out[o] += v;
+        }
+        out
+    }
+
+    #[test]
+    fn every_axis_pattern_sums_as_the_definition() {
+        let dims = [3, 40, 5, 70];
+        let n: usize = dims.iter().product();
+        let x: Vec<f64> = (0..n).map(|i| ((i * 37) % 101) as f64 - 50.0).collect();
+        for axes in [
+            vec![0],
+            vec![1],
+            vec![3],
+            vec![0, 1],
+            vec![1, 2],
+            vec![0, 2],
+            vec![1, 3],
+            vec![0, 1, 2, 3],
+            vec![0, 3],
+        ] {
+            let got = reduce_contiguous(ReduceOp::Sum, &x, &dims, &axes).unwrap();
+            assert_eq!(got, naive(&x, &dims, &axes), "axes {axes:?}");
+        }
+    }
+}
