@@ -62,15 +62,11 @@ impl Block {
 
     fn forward(&self, x: &Array, mask: &Array) -> Result<Array> {
         let h = vmap(|v: &Array| self.ln1.forward(v))(x)?;
-        let x = x.add(&self.attn.forward_with(
-            &h,
-            &h,
-            &h,
-            AttentionCall {
-                mask: Some(mask),
-                ..AttentionCall::default()
-            },
-        )?)?;
+        let masked = AttentionCall {
+            mask: Some(mask),
+            ..AttentionCall::default()
+        };
+        let x = x.add(&self.attn.forward_with(&h, &h, &h, masked)?)?;
         let h = vmap(|v: &Array| self.ln2.forward(v))(&x)?;
         let mlp = vmap(|v: &Array| self.proj.forward(&gelu_tanh(&self.fc.forward(v)?)?))(&h)?;
         x.add(&mlp)
