@@ -1,6 +1,6 @@
-//! Parsing `#[module(...)]` field attributes.
+//! Parsing `#[module(...)]` attributes: on fields and on the struct.
 
-use syn::{Field, spanned::Spanned};
+use syn::{Attribute, Field, LitStr, spanned::Spanned};
 
 /// What a field is to the tree.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -12,13 +12,62 @@ pub(crate) enum Role {
     Static,
 }
 
-/// Reads the role of `field` from its attributes.
+/// What the struct's own `#[module(...)]` attribute asks for.
+pub(crate) struct Container {
+    /// The name printed for the struct, if not its Rust name.
+    pub(crate) name: Option<String>,
+    /// Whether to write `Clone`.
+    pub(crate) clone: bool,
+    /// Whether to write `Debug`.
+    pub(crate) debug: bool,
+}
+
+/// Reads the struct's options.
+///
+/// Accepted forms, combinable:
+/// - `#[module(name = "MLP")]`: print as `MLP(...)`, Equinox's name;
+/// - `#[module(no_clone)]`, `#[module(no_debug)]`: write no `Clone` or
+///   `Debug` impl, for a struct that has its own (`Tree` needs `Clone`).
+pub(crate) fn container(attrs: &[Attribute]) -> syn::Result<Container> {
+    let mut out = Container {
+        name: None,
+        clone: true,
+        debug: true,
+    };
+    for attr in attrs.iter().filter(|a| a.path().is_ident("module")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("name") {
+                let name: LitStr = meta.value()?.parse()?;
+                out.name = Some(name.value());
+                Ok(())
+            } else if meta.path.is_ident("no_clone") {
+                out.clone = false;
+                Ok(())
+            } else if meta.path.is_ident("no_debug") {
+                out.debug = false;
+                Ok(())
+            } else {
+                Err(meta.error(
+                    "unknown #[module(...)] option on a struct; struct options are \
+                     `name = \"...\"`, `no_clone` and `no_debug`",
+                ))
+            }
+        })?;
+    }
+    Ok(out)
+}
+
+/// Reads the role of `field` and the name it prints under (if not its
+/// own) from its attributes.
 ///
 /// Accepted forms:
 /// - no attribute: a child;
-/// - `#[module(static)]`: a static field.
-pub(crate) fn field_role(field: &Field) -> syn::Result<Role> {
+/// - `#[module(static)]`: a static field;
+/// - `#[module(name = "fn")]`: printed and keyed as `fn`, for a field whose
+///   Equinox name is a Rust keyword.
+pub(crate) fn field_role(field: &Field) -> syn::Result<(Role, Option<String>)> {
     let mut role = Role::Child;
+    let mut name = None;
     let mut errors: Option<syn::Error> = None;
     let mut push = |e: syn::Error| match &mut errors {
         Some(all) => all.combine(e),
@@ -40,8 +89,14 @@ pub(crate) fn field_role(field: &Field) -> syn::Result<Role> {
                 }
                 role = Role::Static;
                 Ok(())
+            } else if meta.path.is_ident("name") {
+                let label: LitStr = meta.value()?.parse()?;
+                name = Some(label.value());
+                Ok(())
             } else {
-                Err(meta.error("unknown #[module(...)] option; the only field option is `static`"))
+                Err(meta.error(
+                    "unknown #[module(...)] option; field options are `static` and `name = \"...\"`",
+                ))
             }
         });
         if let Err(e) = parsed {
@@ -50,6 +105,6 @@ pub(crate) fn field_role(field: &Field) -> syn::Result<Role> {
     }
     match errors {
         Some(e) => Err(e),
-        None => Ok(role),
+        None => Ok((role, name)),
     }
 }

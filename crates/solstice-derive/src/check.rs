@@ -8,6 +8,8 @@ use crate::attr::{Role, field_role};
 pub(crate) struct ModuleField<'a> {
     pub(crate) field: &'a Field,
     pub(crate) role: Role,
+    /// The name it prints under, if `#[module(name = ...)]` gave one.
+    pub(crate) name: Option<String>,
 }
 
 /// The fields of a struct that may derive `Module`, with their roles, or
@@ -33,7 +35,7 @@ pub(crate) fn module(input: &DeriveInput) -> syn::Result<(Vec<ModuleField<'_>>, 
     let mut errors: Option<syn::Error> = None;
     for field in fields.iter() {
         match field_role(field) {
-            Ok(role) => out.push(ModuleField { field, role }),
+            Ok((role, name)) => out.push(ModuleField { field, role, name }),
             Err(e) => match &mut errors {
                 Some(all) => all.combine(e),
                 None => errors = Some(e),

@@ -14,7 +14,8 @@ pub(crate) fn module(
 ) -> syn::Result<TokenStream> {
     let p = quote!(::solstice::__private);
     let name = &input.ident;
-    let name_str = name.to_string();
+    let options = crate::attr::container(&input.attrs)?;
+    let name_str = options.name.clone().unwrap_or_else(|| name.to_string());
 
     let accessors: Vec<TokenStream> = fields
         .iter()
@@ -30,9 +31,10 @@ pub(crate) fn module(
     let labels: Vec<String> = fields
         .iter()
         .enumerate()
-        .map(|(i, f)| match &f.field.ident {
-            Some(ident) => ident.to_string().trim_start_matches("r#").to_string(),
-            None => i.to_string(),
+        .map(|(i, f)| match (&f.name, &f.field.ident) {
+            (Some(name), _) => name.clone(),
+            (None, Some(ident)) => ident.to_string().trim_start_matches("r#").to_string(),
+            (None, None) => i.to_string(),
         })
         .collect();
 
@@ -103,6 +105,31 @@ pub(crate) fn module(
     }
     let where_tokens = quote!(where #(#bounds,)*);
 
+    let clone_impl = if options.clone {
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics ::std::clone::Clone for #name #ty_generics #where_tokens {
+                fn clone(&self) -> Self {
+                    #clone_body
+                }
+            }
+        }
+    } else {
+        TokenStream::new()
+    };
+    let debug_impl = if options.debug {
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics ::std::fmt::Debug for #name #ty_generics #where_tokens {
+                fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                    #p::tree_fmt(self, f)
+                }
+            }
+        }
+    } else {
+        TokenStream::new()
+    };
+
     Ok(quote! {
         #[automatically_derived]
         impl #impl_generics #p::Tree for #name #ty_generics #where_tokens {
@@ -132,19 +159,9 @@ pub(crate) fn module(
             }
         }
 
-        #[automatically_derived]
-        impl #impl_generics ::std::clone::Clone for #name #ty_generics #where_tokens {
-            fn clone(&self) -> Self {
-                #clone_body
-            }
-        }
+        #clone_impl
 
-        #[automatically_derived]
-        impl #impl_generics ::std::fmt::Debug for #name #ty_generics #where_tokens {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                #p::tree_fmt(self, f)
-            }
-        }
+        #debug_impl
     })
 }
 

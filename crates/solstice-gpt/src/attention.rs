@@ -12,7 +12,7 @@
 //! A_h = softmax(mask(Q_h K_h^T / sqrt(qk_size)))    y = concat_h(A_h V_h) W^O
 //! ```
 
-use solstice::nn::{Linear, MultiheadAttention, RotaryPositionalEmbedding};
+use solstice::nn::{AttentionCall, Linear, MultiheadAttention, RotaryPositionalEmbedding};
 use solstice::{Array, DType, Result, vmap};
 
 /// The causal mask of a sequence of `len`: `mask[i, j] = 1` for `j <= i`.
@@ -32,7 +32,11 @@ pub fn self_attention(
 ) -> Result<Array> {
     let mask = causal_mask(x.shape()[0])?;
     let Some(rope) = rope else {
-        return attention.forward(x, x, x, Some(&mask), None);
+        let masked = AttentionCall {
+            mask: Some(&mask),
+            ..AttentionCall::default()
+        };
+        return attention.forward_with(x, x, x, masked);
     };
     let heads = attention.num_heads;
     let rotate = |h: &Array| rope.forward(h);

@@ -1,6 +1,6 @@
 //! The GPT: token embedding tied to the output head through [`Shared`],
 //! learned or rotary positions, pre-LayerNorm blocks (causal
-//! [`MultiheadAttention`] and an [`MLP`]), dropout, a final LayerNorm.
+//! [`MultiheadAttention`] and an [`Mlp`]), dropout, a final LayerNorm.
 //!
 //! ```text
 //! x = E[tokens] (+ P[0..seq])                 E: [vocab, dim], tied to the head
@@ -12,7 +12,7 @@
 //! As in Equinox, `forward` takes one sequence; batches come from `vmap`.
 
 use solstice::nn::{
-    Activation, Dropout, Embedding, LayerNorm, Linear, MLP, MlpOptions, MultiheadAttention,
+    Activation, Dropout, Embedding, LayerNorm, Linear, Mlp, MlpOptions, MultiheadAttention,
     RotaryPositionalEmbedding, Shared,
 };
 use solstice::random::{self, Key};
@@ -31,7 +31,7 @@ pub struct Block {
     /// Before the MLP.
     pub ln2: LayerNorm,
     /// `dim -> mlp_ratio * dim -> dim`, GELU.
-    pub mlp: MLP,
+    pub mlp: Mlp,
     /// On both residual branches.
     pub dropout: Dropout,
 }
@@ -167,7 +167,7 @@ impl Block {
             ln1: LayerNorm::new(&[dim])?,
             attention: MultiheadAttention::new(config.heads, dim, k_attn)?,
             ln2: LayerNorm::new(&[dim])?,
-            mlp: MLP::with_options(dim, dim, config.mlp_ratio * dim, 1, options, k_mlp)?,
+            mlp: Mlp::with_options(dim, dim, config.mlp_ratio * dim, 1, options, k_mlp)?,
             dropout: Dropout::new(config.dropout)?,
         })
     }
@@ -194,8 +194,8 @@ impl Block {
 
 fn dropout(layer: &Dropout, x: &Array, key: Option<&Key>) -> Result<Array> {
     match key {
-        Some(key) => layer.forward(x, Some(key.clone()), None),
-        None => layer.forward(x, None, Some(true)),
+        Some(key) => layer.forward(x, key.clone()),
+        None => layer.forward_inference(x),
     }
 }
 

@@ -22,7 +22,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use solstice::nn::activation::gelu_tanh;
-use solstice::nn::{Embedding, LayerNorm, Linear, MultiheadAttention, Shared};
+use solstice::nn::{AttentionCall, Embedding, LayerNorm, Linear, MultiheadAttention, Shared};
 use solstice::random::Key;
 use solstice::tree::{tree_from_slots, tree_slots};
 use solstice::{Array, DType, Module, Result, apply_updates, filter_value_and_grad, vmap};
@@ -62,7 +62,11 @@ impl Block {
 
     fn forward(&self, x: &Array, mask: &Array) -> Result<Array> {
         let h = vmap(|v: &Array| self.ln1.forward(v))(x)?;
-        let x = x.add(&self.attn.forward(&h, &h, &h, Some(mask), None)?)?;
+        let masked = AttentionCall {
+            mask: Some(mask),
+            ..AttentionCall::default()
+        };
+        let x = x.add(&self.attn.forward_with(&h, &h, &h, masked)?)?;
         let h = vmap(|v: &Array| self.ln2.forward(v))(&x)?;
         let mlp = vmap(|v: &Array| self.proj.forward(&gelu_tanh(&self.fc.forward(v)?)?))(&h)?;
         x.add(&mlp)

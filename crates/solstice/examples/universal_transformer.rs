@@ -10,7 +10,7 @@
 //! Run with `cargo run --release --example universal_transformer`.
 
 use solstice::nn::{
-    Embedding, LayerNorm, Linear, MLP, MultiheadAttention, MultiheadAttentionOptions, Shared,
+    Embedding, LayerNorm, Linear, Mlp, MultiheadAttention, MultiheadAttentionOptions, Shared,
 };
 use solstice::optim::Sgd;
 use solstice::random::{self, Key};
@@ -31,7 +31,7 @@ struct Block {
     ln1: LayerNorm,
     attention: MultiheadAttention,
     ln2: LayerNorm,
-    mlp: MLP,
+    mlp: Mlp,
 }
 
 impl Block {
@@ -45,13 +45,13 @@ impl Block {
             ln1: LayerNorm::new(&[DIM])?,
             attention: MultiheadAttention::with_options(HEADS, DIM, options, k1)?,
             ln2: LayerNorm::new(&[DIM])?,
-            mlp: MLP::new(DIM, DIM, 2 * DIM, 1, k2)?,
+            mlp: Mlp::new(DIM, DIM, 2 * DIM, 1, k2)?,
         })
     }
 
     fn forward(&self, x: &Array) -> Result<Array> {
         let h = vmap(|v: &Array| self.ln1.forward(v))(x)?;
-        let x = x.add(&self.attention.forward(&h, &h, &h, None, None)?)?;
+        let x = x.add(&self.attention.forward(&h, &h, &h)?)?;
         let h = vmap(|v: &Array| self.ln2.forward(v))(&x)?;
         x.add(&vmap(|v: &Array| self.mlp.forward(v))(&h)?)
     }

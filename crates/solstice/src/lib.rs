@@ -48,8 +48,8 @@ mod transform;
 pub mod tree;
 
 pub use array::CmpOp;
-pub use array::one_hot;
 pub use array::{Array, DType, Element, Hole};
+pub use array::{concatenate, einsum, one_hot, stack, where_cond};
 pub use error::{Error, Result};
 pub use solstice_derive::Module;
 pub use transform::{

@@ -166,7 +166,13 @@ fn a_failing_function_leaves_no_transformation_behind() {
 #[test]
 fn edge_cases_give_errors_not_panics() {
     let ints = |v: Vec<i64>| Array::from_vec(v.clone(), &[v.len()]).unwrap();
-    let err = ints(vec![1, 2]).div(&ints(vec![1, 0])).unwrap_err();
+    // Integer `div` is true division (as `jnp.divide`); the integer
+    // divisions refuse a zero divisor.
+    let quotient = ints(vec![1, 2]).div(&ints(vec![1, 0])).unwrap();
+    assert_eq!(quotient.to_vec::<f64>().unwrap(), vec![1.0, f64::INFINITY]);
+    let err = ints(vec![1, 2])
+        .floor_divide(&ints(vec![1, 0]))
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "in div: div got an integer division by zero"

@@ -10,9 +10,9 @@ use common::{Case, Fixture, assert_close};
 use serde_json::Value;
 use solstice::nn::activation;
 use solstice::nn::{
-    Activation, Dropout, Features, Identity, Lambda, LayerNorm, Linear, MLP, MlpOptions,
-    MultiheadAttention, MultiheadAttentionOptions, NormOptions, RMSNorm, RotaryPositionalEmbedding,
-    Sequential,
+    Activation, AttentionCall, Dropout, Features, Identity, Lambda, LayerNorm, Linear, Mlp,
+    MlpOptions, MultiheadAttention, MultiheadAttentionOptions, NormOptions, RmsNorm,
+    RotaryPositionalEmbedding, Sequential,
 };
 use solstice::random::Key;
 use solstice::tree::{tree_leaves_with_path, tree_map};
@@ -110,7 +110,7 @@ fn check_layer<T: Tree>(case: &Case, layer: &T, call: impl Fn(&T, &[Array]) -> R
 }
 
 /// Equinox's `tree_pformat`, as solstice spells what Python spells
-/// differently: `true`, `1e-5`, lists for `Vec` fields (an `MLP`'s layers, a
+/// differently: `true`, `1e-5`, lists for `Vec` fields (an `Mlp`'s layers, a
 /// norm's shape), its own names for the default functions. The fixture's
 /// GELUs are named Python functions; solstice prints them as Equinox prints
 /// `jax.nn.gelu` and its exact `partial` (checked in `ties.rs`).
@@ -273,7 +273,7 @@ fn mlp_matches_equinox() {
             use_final_bias: flag(&case, "use_final_bias"),
             dtype: DType::F32,
         };
-        let mlp = MLP::with_options(
+        let mlp = Mlp::with_options(
             features(&case.0["in_size"]),
             features(&case.0["out_size"]),
             case.0["width_size"].as_u64().unwrap() as usize,
@@ -332,7 +332,7 @@ fn rms_norm_matches_equinox() {
     let all = fixture_cases(&fixture, "RMSNorm");
     assert_eq!(all.len(), 2);
     for case in all {
-        let norm = RMSNorm::with_options(&shape_field(&case), norm_options(&case)).unwrap();
+        let norm = RmsNorm::with_options(&shape_field(&case), norm_options(&case)).unwrap();
         check_layer(&case, &norm, |m, xs| m.forward(&xs[0]));
         check_pformat_one_line(&case, &norm);
     }
@@ -348,9 +348,7 @@ fn dropout_matches_equinox() {
     for case in all {
         let dropout = Dropout::new(case.0["p"].as_f64().unwrap()).unwrap();
         let key = seed(&case, "call_key_seed");
-        check_layer(&case, &dropout, |m, xs| {
-            m.forward(&xs[0], Some(key.clone()), None)
-        });
+        check_layer(&case, &dropout, |m, xs| m.forward(&xs[0], key.clone()));
         check_pformat(&case, &dropout);
     }
 }
@@ -393,7 +391,12 @@ fn multihead_attention_matches_equinox() {
         let mask = has_array(&case, "mask").then(|| case.array("mask").astype(DType::U8).unwrap());
         let key = case.0["call_key_seed"].as_u64().map(Key::new);
         check_layer(&case, &attention, |m, xs| {
-            m.forward(&xs[0], &xs[1], &xs[2], mask.as_ref(), key.clone())
+            let call = AttentionCall {
+                mask: mask.as_ref(),
+                dropout_key: key.clone(),
+                inference: false,
+            };
+            m.forward_with(&xs[0], &xs[1], &xs[2], call)
         });
         check_pformat(&case, &attention);
     }
@@ -449,10 +452,14 @@ fn layers_batch_with_vmap() {
         Array::from_vec((0..25).map(|i| u8::from(i % 5 <= i / 5)).collect(), &[5, 5]).unwrap();
     let rope = RotaryPositionalEmbedding::new(4).unwrap();
     let norm = LayerNorm::new(&[5, 4]).unwrap();
-    let mlp = MLP::new(4, 3, 6, 2, k3).unwrap();
+    let mlp = Mlp::new(4, 3, 6, 2, k3).unwrap();
     let block = |x: &Array| -> Result<Array> {
         let h = rope.forward(&norm.forward(x)?)?;
-        let h = attention.forward(&h, &h, &h, Some(&mask), None)?;
+        let masked = AttentionCall {
+            mask: Some(&mask),
+            ..AttentionCall::default()
+        };
+        let h = attention.forward_with(&h, &h, &h, masked)?;
         vmap(|t: &Array| mlp.forward(t))(&h)
     };
     let batched = vmap(block)(&xs).unwrap();
@@ -476,13 +483,13 @@ fn mistakes_are_errors_that_name_the_layer() {
         assert!(message.contains(mentions), "{message}");
     };
 
-    let mlp = MLP::new(3, 2, 4, 1, key.clone()).unwrap();
+    let mlp = Mlp::new(3, 2, 4, 1, key.clone()).unwrap();
     check(
         mlp.forward(&f32s(&[4])),
-        "MLP::forward expected an input of shape [3]",
+        "Mlp::forward expected an input of shape [3]",
         "[4]",
     );
-    check(mlp.forward(&f32s(&[2, 3])), "MLP::forward", "vmap");
+    check(mlp.forward(&f32s(&[2, 3])), "Mlp::forward", "vmap");
 
     let norm = LayerNorm::new(&[4]).unwrap();
     check(
@@ -490,25 +497,25 @@ fn mistakes_are_errors_that_name_the_layer() {
         "LayerNorm::forward expected",
         "[2, 4]",
     );
-    let rms = RMSNorm::new(&[2, 3]).unwrap();
+    let rms = RmsNorm::new(&[2, 3]).unwrap();
     check(
         rms.forward(&f32s(&[3, 2])),
-        "RMSNorm::forward expected",
+        "RmsNorm::forward expected",
         "[3, 2]",
     );
 
     let dropout = Dropout::new(0.5).unwrap();
+    // Inside a Sequential, training without a key is a mistake.
     check(
-        dropout.forward(&f32s(&[3]), None, None),
-        "Dropout::forward needs a key",
-        "Some(key)",
+        Sequential::new((dropout.clone(),)).forward(&f32s(&[3]), None),
+        "in Sequential layer 0: Dropout::forward needs a key",
+        "forward_inference",
     );
     // Inference needs no key, nor does p = 0.
-    assert!(dropout.forward(&f32s(&[3]), None, Some(true)).is_ok());
+    assert!(dropout.forward_inference(&f32s(&[3])).is_ok());
     assert!(
-        Dropout::new(0.0)
-            .unwrap()
-            .forward(&f32s(&[3]), None, None)
+        Sequential::new((Dropout::new(0.0).unwrap(),))
+            .forward(&f32s(&[3]), None)
             .is_ok()
     );
     assert!(
@@ -521,24 +528,40 @@ fn mistakes_are_errors_that_name_the_layer() {
     let attention = MultiheadAttention::new(2, 4, key.clone()).unwrap();
     let x = f32s(&[3, 4]);
     check(
-        attention.forward(&f32s(&[3, 5]), &x, &x, None, None),
+        attention.forward(&f32s(&[3, 5]), &x, &x),
         "MultiheadAttention::forward expected `query` of shape [seq, 4]",
         "[3, 5]",
     );
     check(
-        attention.forward(&x, &x, &f32s(&[2, 4]), None, None),
+        attention.forward(&x, &x, &f32s(&[2, 4])),
         "MultiheadAttention::forward needs key and value sequences of equal length",
         "[2, 4]",
     );
     let bad_mask = Array::from_vec(vec![1u8; 6], &[2, 3]).unwrap();
     check(
-        attention.forward(&x, &x, &x, Some(&bad_mask), None),
+        attention.forward_with(
+            &x,
+            &x,
+            &x,
+            AttentionCall {
+                mask: Some(&bad_mask),
+                ..AttentionCall::default()
+            },
+        ),
         "MultiheadAttention::forward expected a mask of shape [3, 3] or [2, 3, 3]",
         "[2, 3]",
     );
     let float_mask = f32s(&[3, 3]);
     check(
-        attention.forward(&x, &x, &x, Some(&float_mask), None),
+        attention.forward_with(
+            &x,
+            &x,
+            &x,
+            AttentionCall {
+                mask: Some(&float_mask),
+                ..AttentionCall::default()
+            },
+        ),
         "MultiheadAttention::forward needs a u8 mask",
         "f32[3,3]",
     );
@@ -553,13 +576,21 @@ fn mistakes_are_errors_that_name_the_layer() {
     )
     .unwrap();
     check(
-        with_dropout.forward(&x, &x, &x, None, None),
+        with_dropout.forward(&x, &x, &x),
         "MultiheadAttention::forward needs a key for dropout",
         "inference",
     );
     assert!(
         with_dropout
-            .forward_with(&x, &x, &x, None, None, Some(true))
+            .forward_with(
+                &x,
+                &x,
+                &x,
+                AttentionCall {
+                    inference: true,
+                    ..AttentionCall::default()
+                }
+            )
             .is_ok()
     );
     assert!(MultiheadAttention::new(0, 4, key.clone()).is_err());
@@ -602,12 +633,13 @@ fn mistakes_are_errors_that_name_the_layer() {
 fn dropout_inference_flag_is_a_field() {
     let mut dropout = Dropout::new(0.5).unwrap();
     let x = Array::ones(&[8], DType::F32).unwrap();
-    let trained = dropout.forward(&x, Some(Key::new(1)), None).unwrap();
+    let trained = dropout.forward(&x, Key::new(1)).unwrap();
     assert!(!trained.is(&x));
     dropout.inference = true;
-    assert!(dropout.forward(&x, Some(Key::new(1)), None).unwrap().is(&x));
-    // The override wins over the field.
-    let again = dropout.forward(&x, Some(Key::new(1)), Some(false)).unwrap();
+    assert!(dropout.forward(&x, Key::new(1)).unwrap().is(&x));
+    // Back in training mode, the same key drops the same elements.
+    dropout.inference = false;
+    let again = dropout.forward(&x, Key::new(1)).unwrap();
     assert_eq!(
         again.to_vec::<f32>().unwrap(),
         trained.to_vec::<f32>().unwrap()

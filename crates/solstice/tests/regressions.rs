@@ -36,10 +36,10 @@ fn neg_of_integer_array() {
 
 #[test]
 fn integer_division_by_zero() {
-    let r = no_panic("div i32", || {
+    let r = no_panic("floor_divide i32", || {
         let a = Array::from_vec(vec![1i32], &[1]).unwrap();
         let b = Array::from_vec(vec![0i32], &[1]).unwrap();
-        a.div(&b).map(|a| a.to_vec::<i32>().unwrap())
+        a.floor_divide(&b).map(|a| a.to_vec::<i32>().unwrap())
     });
     assert!(
         r.unwrap()

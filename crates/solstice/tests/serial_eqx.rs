@@ -18,7 +18,7 @@ use std::path::PathBuf;
 
 use common::lm::LanguageModel;
 use solstice::nn::{
-    Activation, Embedding, LayerNorm, Linear, MLP, MlpOptions, MultiheadAttention,
+    Activation, Embedding, LayerNorm, Linear, Mlp, MlpOptions, MultiheadAttention,
     MultiheadAttentionOptions, Shared,
 };
 use solstice::random::Key;
@@ -41,7 +41,7 @@ struct Block {
     ln1: LayerNorm,
     attn: MultiheadAttention,
     ln2: LayerNorm,
-    mlp: MLP,
+    mlp: Mlp,
 }
 
 impl Block {
@@ -63,7 +63,7 @@ impl Block {
             ln1: LayerNorm::new(&[GPT_DIM])?,
             attn: MultiheadAttention::with_options(GPT_HEADS, GPT_DIM, options, k1)?,
             ln2: LayerNorm::new(&[GPT_DIM])?,
-            mlp: MLP::with_options(GPT_DIM, GPT_DIM, 4 * GPT_DIM, 1, mlp, k2)?,
+            mlp: Mlp::with_options(GPT_DIM, GPT_DIM, 4 * GPT_DIM, 1, mlp, k2)?,
         })
     }
 }
@@ -100,8 +100,8 @@ fn lm(seed: u64) -> LanguageModel {
     LanguageModel::new(11, 6, Key::new(seed)).unwrap()
 }
 
-fn mlp(seed: u64) -> MLP {
-    MLP::new(3, 2, 4, 2, Key::new(seed)).unwrap()
+fn mlp(seed: u64) -> Mlp {
+    Mlp::new(3, 2, 4, 2, Key::new(seed)).unwrap()
 }
 
 fn mha(seed: u64) -> MultiheadAttention {
@@ -288,7 +288,7 @@ fn an_f64_record_does_not_load_into_an_f32_leaf() {
 #[test]
 fn a_shape_mismatch_names_both_shapes_and_the_path() {
     let (_dir, path) = write_temp(&mlp(1));
-    let like = MLP::new(3, 2, 5, 2, Key::new(1)).unwrap();
+    let like = Mlp::new(3, 2, 5, 2, Key::new(1)).unwrap();
     let err = tree_deserialise_leaves(&path, &like).unwrap_err();
     assert!(err.is_shape_mismatch(), "{err}");
     let msg = err.to_string();

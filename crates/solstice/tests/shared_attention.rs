@@ -27,7 +27,7 @@ fn attention(key: Key) -> MultiheadAttention {
 /// The module's call: self-attention over `x`, then `my_proj` on each
 /// position, summed.
 fn forward(my_proj: &Linear, attention: &MultiheadAttention, x: &Array) -> Result<Array> {
-    let h = attention.forward(x, x, x, None, None)?;
+    let h = attention.forward(x, x, x)?;
     vmap(|t: &Array| my_proj.forward(t))(&h)?.sum_all()
 }
 

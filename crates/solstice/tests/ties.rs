@@ -8,7 +8,7 @@ mod common;
 
 use common::Fixture;
 use common::lm::{LanguageModel, loss};
-use solstice::nn::{Activation, Embedding, Linear, MLP, MlpOptions, Shared};
+use solstice::nn::{Activation, Embedding, Linear, Mlp, MlpOptions, Shared};
 use solstice::optim::Sgd;
 use solstice::random::Key;
 use solstice::tree::{
@@ -140,7 +140,7 @@ fn gelu_activations_print_as_equinox_prints_jax_nn_gelu() {
         final_activation: Activation::gelu(),
         ..MlpOptions::default()
     };
-    let mlp = MLP::with_options(2, 3, 4, 1, options, Key::new(0)).unwrap();
+    let mlp = Mlp::with_options(2, 3, 4, 1, options, Key::new(0)).unwrap();
     let expected = python("mlp_gelu")
         .replace("layers=(", "layers=[")
         .replace("    )\n  ),\n  activation", "    )\n  ],\n  activation")

@@ -8,7 +8,7 @@ mod common;
 
 use common::{Fixture, assert_close};
 use solstice::nn::{
-    Embedding, LayerNorm, Linear, MLP, MultiheadAttention, MultiheadAttentionOptions, Shared,
+    Embedding, LayerNorm, Linear, Mlp, MultiheadAttention, MultiheadAttentionOptions, Shared,
 };
 use solstice::optim::Sgd;
 use solstice::random::{self, Key};
@@ -44,7 +44,7 @@ struct Block {
     ln1: LayerNorm,
     attn: MultiheadAttention,
     ln2: LayerNorm,
-    mlp: MLP,
+    mlp: Mlp,
 }
 
 impl Block {
@@ -54,14 +54,14 @@ impl Block {
             ln1: LayerNorm::new(&[DIM]).unwrap(),
             attn: attention(k1),
             ln2: LayerNorm::new(&[DIM]).unwrap(),
-            mlp: MLP::new(DIM, DIM, 2 * DIM, 1, k2).unwrap(),
+            mlp: Mlp::new(DIM, DIM, 2 * DIM, 1, k2).unwrap(),
         }
     }
 
     /// `[SEQ, DIM]` to `[SEQ, DIM]`.
     fn forward(&self, x: &Array) -> Result<Array> {
         let h = vmap(|v: &Array| self.ln1.forward(v))(x)?;
-        let x = x.add(&self.attn.forward(&h, &h, &h, None, None)?)?;
+        let x = x.add(&self.attn.forward(&h, &h, &h)?)?;
         let h = vmap(|v: &Array| self.ln2.forward(v))(&x)?;
         x.add(&vmap(|v: &Array| self.mlp.forward(v))(&h)?)
     }

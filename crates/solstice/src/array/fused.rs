@@ -14,7 +14,7 @@ impl Array {
         self.check_value(op)?;
         if !self.dtype().is_float() {
             return Err(Error::dtype(format!(
-                "{op} needs a float array but got {}",
+                "{op} needs a float array but got {}; convert with `astype`",
                 self.short_description()
             )));
         }
@@ -22,9 +22,20 @@ impl Array {
     }
 
     /// Applies a last-axis primitive along `axis`, moving it last and back.
+    /// An empty axis gives what JAX gives without running a kernel: an
+    /// empty result, or `-inf` where the primitive removes the axis (the
+    /// log of an empty sum).
     fn along_axis(&self, op: &str, axis: isize, prim: Prim, removes: bool) -> Result<Array> {
         self.check_float(op)?;
         let axis = resolve_axis(op, axis, self.rank())?;
+        if self.shape()[axis] == 0 {
+            if !removes {
+                return Ok(self.clone());
+            }
+            let mut shape = self.shape().to_vec();
+            shape.remove(axis);
+            return Array::full(&shape, f64::NEG_INFINITY, self.dtype());
+        }
         let last = self.rank() - 1;
         let x = self.moveaxis(axis as isize, -1)?;
         let y = bind(prim, &[&x])?;
@@ -35,8 +46,9 @@ impl Array {
         }
     }
 
-    /// `log(sum(exp(x)))` over `axis`, computed stably, removing the axis.
-    /// A slice of `-inf` gives `-inf`, as in JAX.
+    /// `log(sum(exp(x)))` over `axis`, computed stably, removing the axis,
+    /// as `jax.nn.logsumexp`: a slice of only `-inf` gives `-inf`, and an
+    /// empty axis gives `-inf`.
     ///
     /// # Examples
     ///
@@ -52,13 +64,16 @@ impl Array {
         self.along_axis("logsumexp", axis, Prim::Logsumexp, true)
     }
 
-    /// `x - logsumexp(x)` over `axis`: `jax.nn.log_softmax`.
+    /// `x - logsumexp(x)` over `axis`, as `jax.nn.log_softmax` computes it
+    /// (so an infinite input gives NaN, as there; an empty axis gives an
+    /// empty result).
     pub fn log_softmax(&self, axis: isize) -> Result<Array> {
         self.along_axis("log_softmax", axis, Prim::LogSoftmax, false)
     }
 
-    /// `exp(x) / sum(exp(x))` over `axis`, computed stably:
-    /// `jax.nn.softmax`.
+    /// `exp(x) / sum(exp(x))` over `axis`, computed stably, as
+    /// `jax.nn.softmax` does: `softmax([inf, 0])` is `[nan, nan]`, a row of
+    /// only `-inf` is NaN, and an empty axis gives an empty result.
     ///
     /// # Examples
     ///
@@ -67,6 +82,11 @@ impl Array {
     /// # fn main() -> solstice::Result<()> {
     /// let p = Array::from_vec(vec![0.0f64, 0.0], &[2])?.softmax(-1)?;
     /// assert_eq!(p.to_vec::<f64>()?, vec![0.5, 0.5]);
+    /// let ints = Array::from_vec(vec![1i32, 2], &[2])?;
+    /// assert_eq!(
+    ///     ints.softmax(-1).unwrap_err().to_string(),
+    ///     "softmax needs a float array but got i32[2]; convert with `astype`"
+    /// );
     /// # Ok(()) }
     /// ```
     pub fn softmax(&self, axis: isize) -> Result<Array> {

@@ -10,6 +10,7 @@ use super::cpu::binary::{BinaryOp, binary};
 use super::cpu::reduce::{ReduceOp, reduce};
 use super::cpu::rowwise::{RowOp, cross_entropy, cross_entropy_grad, rowwise};
 use super::cpu::unary::{UnaryOp, unary};
+use super::kernels_ext as ext;
 use super::prim::{CmpOp, Prim, RandomOp};
 use crate::error::{Error, Result};
 
@@ -100,9 +101,23 @@ pub(crate) fn eval(prim: &Prim, xs: &[&Tensor]) -> Result<Tensor> {
             x.clone()
         }
         Prim::Random(op) => random(op, x)?,
+        Prim::Log1p => ext::log1p(x)?,
+        Prim::Expm1 => ext::expm1(x)?,
+        Prim::Round(mode) => ext::round(x, *mode)?,
+        Prim::Pow => ext::pow(x, xs[1])?,
+        Prim::Rem => ext::rem(x, xs[1])?,
+        Prim::Min(axes) => ext::min(x, axes)?,
+        Prim::ArgExtreme { axis, min } => ext::arg_extreme(x, *axis, *min)?,
+        Prim::Argsort {
+            axis,
+            descending,
+            k,
+        } => ext::argsort(x, *axis, *descending, *k)?,
+        Prim::Cumsum { axis, reverse } => ext::cumsum(x, *axis, *reverse)?,
+        Prim::Concat(axis) => Tensor::cat(xs, *axis)?,
         Prim::Custom(_) => {
-            return Err(Error::invalid(
-                "custom_vjp runs its own function, not a kernel; this is a bug in solstice",
+            return Err(Error::internal(
+                "custom_vjp runs its own function, not a kernel",
             ));
         }
         Prim::Softmax => fused(rowwise(RowOp::Softmax, x, last(x))?, prim)?,

@@ -16,11 +16,19 @@
 
 mod cpu;
 mod dtype;
+mod einsum;
 mod fused;
 mod kernels;
+mod kernels_ext;
 mod matmul;
+mod operators;
 mod ops;
+mod ops_index;
+mod ops_math;
+pub use einsum::einsum;
 pub use ops::one_hot;
+pub use ops_index::{concatenate, stack};
+pub use ops_math::where_cond;
 pub(crate) mod prim;
 pub use prim::CmpOp;
 
@@ -212,7 +220,17 @@ impl Array {
     /// An array filled with `value`, converted to `dtype`.
     ///
     /// For an integer dtype, `value` must be a whole number in its range:
-    /// anything else is an error rather than a silently changed value.
+    /// anything else is an error rather than a silently changed value. This
+    /// is solstice's one rule for integer constants ([`Array::arange`] and
+    /// [`Array::scalar_of`] follow it too): `jnp.array(300, uint8)` raises,
+    /// where `jnp.full` and `jnp.arange` would wrap to 44.
+    ///
+    /// ```
+    /// use solstice::{Array, DType};
+    /// assert!(Array::full(&[2], 300.0, DType::U8).unwrap_err().is_dtype_mismatch());
+    /// assert!(Array::arange(300, DType::U8).unwrap_err().is_dtype_mismatch());
+    /// assert!(Array::arange(256, DType::U8).is_ok());
+    /// ```
     pub fn full(shape: &[usize], value: f64, dtype: DType) -> Result<Self> {
         let count = element_count("Array::full", shape)?;
         if let Some((lo, hi)) = dtype.int_range()
@@ -246,7 +264,19 @@ impl Array {
     /// assert_eq!(Array::arange(4, DType::I64)?.to_vec::<i64>()?, vec![0, 1, 2, 3]);
     /// # Ok(()) }
     /// ```
+    ///
+    /// `n - 1` must fit `dtype`, as every integer constant must (see
+    /// [`Array::full`]).
     pub fn arange(n: usize, dtype: DType) -> Result<Self> {
+        if let Some((_, hi)) = dtype.int_range()
+            && n > 0
+            && (n - 1) as f64 > hi
+        {
+            return Err(Error::dtype(format!(
+                "Array::arange({n}) does not fit {dtype}, whose largest value is {hi}; \
+                 use a wider dtype"
+            )));
+        }
         // candle builds it as i64 first, then converts.
         cpu::alloc::probe("Array::arange", n, 8 + dtype.size())?;
         let t = Tensor::arange(0i64, n as i64, &Device::Cpu)?.to_dtype(dtype.to_candle())?;

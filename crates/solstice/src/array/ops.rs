@@ -51,7 +51,7 @@ pub(crate) fn resolve_axis(op: &str, axis: isize, rank: usize) -> Result<usize> 
     })
 }
 
-fn resolve_axes(op: &str, axes: &[isize], rank: usize) -> Result<Vec<usize>> {
+pub(super) fn resolve_axes(op: &str, axes: &[isize], rank: usize) -> Result<Vec<usize>> {
     let mut out = Vec::with_capacity(axes.len());
     for &axis in axes {
         let a = resolve_axis(op, axis, rank)?;
@@ -65,7 +65,7 @@ fn resolve_axes(op: &str, axes: &[isize], rank: usize) -> Result<Vec<usize>> {
 }
 
 impl Array {
-    fn unary(&self, prim: Prim) -> Result<Array> {
+    pub(super) fn unary(&self, prim: Prim) -> Result<Array> {
         if !self.dtype().is_float() && prim.is_float_only() {
             return Err(Error::dtype(format!(
                 "{} needs a float array but got {}",
@@ -144,15 +144,22 @@ impl Array {
             .mul_scalar(0.5)
     }
 
-    /// Elementwise `max(x, 0)`, with derivative 0 at 0 as in `jax.nn.relu`.
-    /// NaN stays NaN, as in JAX.
+    /// Elementwise `max(x, 0)`, as `jax.nn.relu`: NaN stays NaN, and the
+    /// derivative is 1 where `x > 0` and 0 elsewhere (at 0 and at NaN).
     pub fn relu(&self) -> Result<Array> {
         let zero = self.full_like_scalar(0.0)?;
-        self.compare(&zero, CmpOp::Le)?.select(&zero, self)
+        let positive = self.compare(&zero, CmpOp::Gt)?;
+        if !self.dtype().is_float() {
+            return positive.select(self, &zero);
+        }
+        // A NaN passes through as a constant, so it carries no derivative.
+        let nan = self.compare(self, CmpOp::Ne)?;
+        let rest = nan.select(&self.stop_gradient()?, &zero)?;
+        positive.select(self, &rest)
     }
 
     /// A 0-d constant of this array's dtype, for mixing with scalars.
-    fn full_like_scalar(&self, value: f64) -> Result<Array> {
+    pub(super) fn full_like_scalar(&self, value: f64) -> Result<Array> {
         Array::scalar_of(value, self.dtype())
     }
 
@@ -163,7 +170,7 @@ impl Array {
         Array::full(self.shape(), value, self.dtype())
     }
 
-    fn binary(&self, other: &Array, prim: Prim) -> Result<Array> {
+    pub(super) fn binary(&self, other: &Array, prim: Prim) -> Result<Array> {
         let name = prim.name();
         self.check_value(name)?;
         other.check_value(name)?;
@@ -213,11 +220,6 @@ impl Array {
     /// Elementwise `self * other`, with numpy broadcasting.
     pub fn mul(&self, other: &Array) -> Result<Array> {
         self.binary(other, Prim::Mul)
-    }
-
-    /// Elementwise `self / other`, with numpy broadcasting.
-    pub fn div(&self, other: &Array) -> Result<Array> {
-        self.binary(other, Prim::Div)
     }
 
     /// Elementwise maximum, with numpy broadcasting.
@@ -510,8 +512,15 @@ impl Array {
         if a.shape()[ra - 1] != b.shape()[rb - 2] {
             return Err(mismatch());
         }
-        let batch =
-            broadcast_shapes(&a.shape()[..ra - 2], &b.shape()[..rb - 2]).ok_or_else(mismatch)?;
+        let (batch_a, batch_b) = (&a.shape()[..ra - 2], &b.shape()[..rb - 2]);
+        let batch = broadcast_shapes(batch_a, batch_b).ok_or_else(|| {
+            Error::shape(format!(
+                "matmul got shapes {:?} and {:?}, whose batch dimensions {batch_a:?} and \
+                 {batch_b:?} do not broadcast",
+                self.shape(),
+                other.shape()
+            ))
+        })?;
         let with_batch = |x: &Array, r: usize| -> Result<Array> {
             let mut shape = batch.clone();
             shape.extend_from_slice(&x.shape()[r - 2..]);
@@ -614,6 +623,11 @@ pub fn one_hot(labels: &Array, n: usize, dtype: DType) -> Result<Array> {
             labels.short_description()
         )));
     }
-    let classes = Array::arange(n, labels.dtype())?;
-    labels.expand_dims(-1)?.eq(&classes)?.astype(dtype)
+    // Compared as i64, so `n` need not fit the labels' dtype.
+    let classes = Array::arange(n, DType::I64)?;
+    labels
+        .astype(DType::I64)?
+        .expand_dims(-1)?
+        .eq(&classes)?
+        .astype(dtype)
 }

@@ -107,6 +107,53 @@ pub(crate) enum Prim {
     GeluTanh,
     /// Elementwise derivative of `GeluTanh`, one pass.
     GeluTanhGrad,
+    // The array API's primitives (`ops_math.rs`, `ops_index.rs`; kernels in
+    // `kernels_ext.rs`).
+    /// Elementwise `ln(1 + x)`, accurate near 0.
+    Log1p,
+    /// Elementwise `e^x - 1`, accurate near 0.
+    Expm1,
+    /// Elementwise rounding to an integral value; its derivative is zero.
+    Round(RoundMode),
+    /// Elementwise `x ^ y` for floats, numpy broadcasting.
+    Pow,
+    /// Elementwise remainder of truncated division (C's `fmod`, `lax.rem`),
+    /// numpy broadcasting; integer division by zero is an error.
+    Rem,
+    /// The minimum over the listed axes, which are removed.
+    Min(Vec<usize>),
+    /// The index (`i32`) of the first maximum (or minimum) along `axis`,
+    /// which is removed; a NaN counts as the extreme, as in JAX.
+    ArgExtreme {
+        axis: usize,
+        min: bool,
+    },
+    /// The indices (`i32`) of the first `k` elements along `axis` in a
+    /// stable sort, ascending or descending (NaN counts as the largest);
+    /// `axis` keeps size `k`.
+    Argsort {
+        axis: usize,
+        descending: bool,
+        k: usize,
+    },
+    /// The running sum along `axis`, from the end when `reverse`.
+    Cumsum {
+        axis: usize,
+        reverse: bool,
+    },
+    /// Its inputs joined along the axis; other dimensions are equal.
+    Concat(usize),
+}
+
+/// How [`Prim::Round`] rounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RoundMode {
+    /// Towards minus infinity.
+    Floor,
+    /// Towards plus infinity.
+    Ceil,
+    /// To the nearest integer, ties to even (`jnp.round`).
+    Nearest,
 }
 
 type Forward = dyn Fn(&Array) -> Result<Array> + Send + Sync;
@@ -174,6 +221,19 @@ impl Prim {
             Prim::SoftmaxCrossEntropy | Prim::SoftmaxCrossEntropyGrad => "softmax_cross_entropy",
             Prim::Standardize { .. } => "standardize",
             Prim::GeluTanh | Prim::GeluTanhGrad => "gelu_tanh",
+            Prim::Log1p => "log1p",
+            Prim::Expm1 => "expm1",
+            Prim::Round(RoundMode::Floor) => "floor",
+            Prim::Round(RoundMode::Ceil) => "ceil",
+            Prim::Round(RoundMode::Nearest) => "round",
+            Prim::Pow => "pow",
+            Prim::Rem => "rem",
+            Prim::Min(_) => "min",
+            Prim::ArgExtreme { min: false, .. } => "argmax",
+            Prim::ArgExtreme { min: true, .. } => "argmin",
+            Prim::Argsort { .. } => "argsort",
+            Prim::Cumsum { .. } => "cumsum",
+            Prim::Concat(_) => "concatenate",
         }
     }
 
@@ -188,7 +248,10 @@ impl Prim {
             | Prim::Sign
             | Prim::StopGradient
             | Prim::CheckIndices(_)
-            | Prim::Random(_) => false,
+            | Prim::Random(_)
+            | Prim::Round(_)
+            | Prim::ArgExtreme { .. }
+            | Prim::Argsort { .. } => false,
             Prim::Neg
             | Prim::Exp
             | Prim::Log
@@ -222,12 +285,19 @@ impl Prim {
             | Prim::SoftmaxCrossEntropyGrad
             | Prim::Standardize { .. }
             | Prim::GeluTanh
-            | Prim::GeluTanhGrad => true,
+            | Prim::GeluTanhGrad
+            | Prim::Log1p
+            | Prim::Expm1
+            | Prim::Pow
+            | Prim::Rem
+            | Prim::Min(_)
+            | Prim::Cumsum { .. }
+            | Prim::Concat(_) => true,
         }
     }
 
-    /// The number of inputs.
-    pub(crate) fn arity(&self) -> usize {
+    /// The number of inputs, or `None` for any positive number.
+    pub(crate) fn arity(&self) -> Option<usize> {
         match self {
             Prim::Neg
             | Prim::Exp
@@ -254,7 +324,14 @@ impl Prim {
             | Prim::Logsumexp
             | Prim::Standardize { .. }
             | Prim::GeluTanh
-            | Prim::GeluTanhGrad => 1,
+            | Prim::GeluTanhGrad
+            | Prim::Log1p
+            | Prim::Expm1
+            | Prim::Round(_)
+            | Prim::Min(_)
+            | Prim::ArgExtreme { .. }
+            | Prim::Argsort { .. }
+            | Prim::Cumsum { .. } => Some(1),
             Prim::Add
             | Prim::Sub
             | Prim::Mul
@@ -264,8 +341,11 @@ impl Prim {
             | Prim::Compare(_)
             | Prim::MatMul
             | Prim::Take(_)
-            | Prim::SoftmaxCrossEntropy => 2,
-            Prim::Select | Prim::IndexAdd(_) | Prim::SoftmaxCrossEntropyGrad => 3,
+            | Prim::SoftmaxCrossEntropy
+            | Prim::Pow
+            | Prim::Rem => Some(2),
+            Prim::Select | Prim::IndexAdd(_) | Prim::SoftmaxCrossEntropyGrad => Some(3),
+            Prim::Concat(_) => None,
         }
     }
 
@@ -281,7 +361,9 @@ impl Prim {
             | Prim::Maximum
             | Prim::Minimum
             | Prim::Compare(_)
-            | Prim::Select => true,
+            | Prim::Select
+            | Prim::Pow
+            | Prim::Rem => true,
             Prim::Neg
             | Prim::Exp
             | Prim::Log
@@ -312,7 +394,15 @@ impl Prim {
             | Prim::SoftmaxCrossEntropyGrad
             | Prim::Standardize { .. }
             | Prim::GeluTanh
-            | Prim::GeluTanhGrad => false,
+            | Prim::GeluTanhGrad
+            | Prim::Log1p
+            | Prim::Expm1
+            | Prim::Round(_)
+            | Prim::Min(_)
+            | Prim::ArgExtreme { .. }
+            | Prim::Argsort { .. }
+            | Prim::Cumsum { .. }
+            | Prim::Concat(_) => false,
         }
     }
 
@@ -334,7 +424,11 @@ impl Prim {
             | Prim::SoftmaxCrossEntropyGrad
             | Prim::Standardize { .. }
             | Prim::GeluTanh
-            | Prim::GeluTanhGrad => true,
+            | Prim::GeluTanhGrad
+            | Prim::Log1p
+            | Prim::Expm1
+            | Prim::Round(_)
+            | Prim::Pow => true,
             Prim::Neg
             | Prim::Abs
             | Prim::Sign
@@ -357,7 +451,13 @@ impl Prim {
             | Prim::StopGradient
             | Prim::CheckIndices(_)
             | Prim::Random(_)
-            | Prim::Custom(_) => false,
+            | Prim::Custom(_)
+            | Prim::Rem
+            | Prim::Min(_)
+            | Prim::ArgExtreme { .. }
+            | Prim::Argsort { .. }
+            | Prim::Cumsum { .. }
+            | Prim::Concat(_) => false,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Activation functions, elementwise as in `jax.nn`, and [`Activation`], a
-//! named function that a layer can hold ([`MLP`](super::MLP),
+//! named function that a layer can hold ([`Mlp`](super::Mlp),
 //! [`Lambda`](super::Lambda)).
 //!
 //! | function | formula | `jax.nn` |
@@ -163,7 +163,7 @@ pub fn softplus(x: &Array) -> Result<Array> {
     m.add(&sum.log()?)
 }
 
-/// `x`, unchanged: the default final activation of [`MLP`](super::MLP).
+/// `x`, unchanged: the default final activation of [`Mlp`](super::Mlp).
 ///
 /// # Examples
 ///
@@ -180,7 +180,7 @@ pub fn identity(x: &Array) -> Result<Array> {
 
 type ArrayFn = dyn Fn(&Array) -> Result<Array> + Send + Sync;
 
-/// A named function of one array, held by a layer: an [`MLP`](super::MLP)'s
+/// A named function of one array, held by a layer: an [`Mlp`](super::Mlp)'s
 /// activations, a [`Lambda`](super::Lambda)'s function.
 ///
 /// In a tree it is a node without leaves, like a function in an Equinox

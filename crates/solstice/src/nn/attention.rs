@@ -3,13 +3,13 @@
 //!
 //! ```text
 //! Q_h = query W^Q_h + b^Q_h      (per head h, each [q_seq, qk_size])
-//! K_h = key_  W^K_h + b^K_h      ([kv_seq, qk_size])
+//! K_h = key   W^K_h + b^K_h      ([kv_seq, qk_size])
 //! V_h = value W^V_h + b^V_h      ([kv_seq, vo_size])
 //! A_h = dropout(softmax(mask(Q_h K_h^T / sqrt(qk_size))))   [q_seq, kv_seq]
 //! y   = concat_h(A_h V_h) W^O + b^O                         [q_seq, output_size]
 //! ```
 //!
-//! - Inputs: `query` `[q_seq, query_size]`, `key_` `[kv_seq, key_size]`,
+//! - Inputs: `query` `[q_seq, query_size]`, `key` `[kv_seq, key_size]`,
 //!   `value` `[kv_seq, value_size]`. Batch with [`vmap`].
 //! - `mask`: `u8` (1 = attend, 0 = ignore), `[q_seq, kv_seq]` or per head
 //!   `[num_heads, q_seq, kv_seq]`. A masked logit becomes the dtype's lowest
@@ -17,6 +17,9 @@
 //! - The four projections are [`Linear`] layers without bias by default;
 //!   initialisation splits the key into four, for the query, key, value and
 //!   output projections in that order, as Equinox does.
+//! - [`MultiheadAttention::forward`] takes the three inputs alone;
+//!   [`MultiheadAttention::forward_with`] adds an [`AttentionCall`]: a mask,
+//!   the PRNG key for dropout, or inference mode.
 //! - Dropout on the attention weights: the PRNG key is split into one key
 //!   per head, and head `h` draws its mask from key `h`, as Equinox's
 //!   per-head `vmap` does.
@@ -24,25 +27,26 @@
 //! # Examples
 //!
 //! ```
-//! use solstice::{Array, DType, nn::MultiheadAttention, random::{self, Key}};
+//! use solstice::{Array, DType, nn::{AttentionCall, MultiheadAttention}, random::{self, Key}};
 //! # fn main() -> solstice::Result<()> {
 //! let [k_init, k_x] = Key::new(0).split();
 //! let attention = MultiheadAttention::new(2, 8, k_init)?;
 //! assert_eq!(attention.qk_size, 4); // query_size / num_heads
 //! let x = random::normal(k_x, &[5, 8], DType::F32)?;
-//! let y = attention.forward(&x, &x, &x, None, None)?;
+//! let y = attention.forward(&x, &x, &x)?;
 //! assert_eq!(y.shape(), &[5, 8]);
 //! // A causal mask: position i attends to positions j <= i.
 //! let causal: Vec<u8> = (0..25).map(|i| u8::from(i % 5 <= i / 5)).collect();
 //! let mask = Array::from_vec(causal, &[5, 5])?;
-//! let y_causal = attention.forward(&x, &x, &x, Some(&mask), None)?;
+//! let masked = AttentionCall { mask: Some(&mask), ..AttentionCall::default() };
+//! let y_causal = attention.forward_with(&x, &x, &x, masked)?;
 //! // The last position sees everything, so it is unchanged by the mask.
 //! let last = Array::scalar(4u32)?;
 //! assert_eq!(
 //!     y_causal.take(&last, 0)?.to_vec::<f32>()?,
 //!     y.take(&last, 0)?.to_vec::<f32>()?
 //! );
-//! let err = attention.forward(&x, &x, &x.take(&Array::arange(3, DType::U32)?, 0)?, None, None);
+//! let err = attention.forward(&x, &x, &x.take(&Array::arange(3, DType::U32)?, 0)?);
 //! assert!(err.unwrap_err().to_string().contains("key and value"));
 //! # Ok(()) }
 //! ```
@@ -56,11 +60,26 @@ use crate::transform::vmap;
 use super::dropout::Dropout;
 use super::linear::{Linear, LinearOptions};
 
+/// The optional parts of one call of [`MultiheadAttention::forward_with`]:
+/// Equinox's `mask=`, `key=` and `inference=` arguments. The default is
+/// no mask, no key, and the layer's own mode.
+#[derive(Clone, Debug, Default)]
+pub struct AttentionCall<'a> {
+    /// `u8` (1 = attend, 0 = ignore), `[q_seq, kv_seq]` or
+    /// `[num_heads, q_seq, kv_seq]`.
+    pub mask: Option<&'a Array>,
+    /// The PRNG key for dropout on the attention weights; needed when
+    /// dropout is active (training mode and `dropout_p > 0`).
+    pub dropout_key: Option<Key>,
+    /// Runs without dropout whatever the layer's own mode.
+    pub inference: bool,
+}
+
 /// Options of [`MultiheadAttention::with_options`]; the defaults are
 /// Equinox's.
 #[derive(Clone, Copy, Debug)]
 pub struct MultiheadAttentionOptions {
-    /// Channels of `key_`. Default `query_size`.
+    /// Channels of the `key` input. Default `query_size`.
     pub key_size: Option<usize>,
     /// Channels of `value`. Default `query_size`.
     pub value_size: Option<usize>,
@@ -128,7 +147,7 @@ pub struct MultiheadAttention {
     /// Channels of `query`.
     #[module(static)]
     pub query_size: usize,
-    /// Channels of `key_`.
+    /// Channels of the `key` input.
     #[module(static)]
     pub key_size: usize,
     /// Channels of `value`.
@@ -266,36 +285,32 @@ impl MultiheadAttention {
         })
     }
 
-    /// Attention of `query` over `key_`/`value`, with an optional mask and
-    /// the PRNG `key` for dropout (needed only when dropout is active).
-    /// Returns `[q_seq, output_size]`.
-    pub fn forward(
-        &self,
-        query: &Array,
-        key_: &Array,
-        value: &Array,
-        mask: Option<&Array>,
-        key: Option<Key>,
-    ) -> Result<Array> {
-        self.forward_with(query, key_, value, mask, key, None)
+    /// Attention of `query` over `key`/`value`, without a mask and without
+    /// dropout's randomness: the layer must be in inference mode or have
+    /// `dropout_p == 0`, or the call needs a key through
+    /// [`forward_with`](Self::forward_with). Returns `[q_seq, output_size]`.
+    pub fn forward(&self, query: &Array, key: &Array, value: &Array) -> Result<Array> {
+        self.forward_with(query, key, value, AttentionCall::default())
     }
 
-    /// [`forward`](Self::forward) with the dropout's `inference` flag
-    /// overridden when `Some`, as Equinox's `inference=` argument.
+    /// [`forward`](Self::forward) with a mask, a PRNG key for dropout, or
+    /// inference mode forced, as Equinox's `mask=`, `key=` and `inference=`.
     ///
     /// # Examples
     ///
     /// ```
-    /// use solstice::{DType, nn::{MultiheadAttention, MultiheadAttentionOptions}, random::{self, Key}};
+    /// use solstice::{DType, nn::{AttentionCall, MultiheadAttention, MultiheadAttentionOptions}, random::{self, Key}};
     /// # fn main() -> solstice::Result<()> {
     /// let options = MultiheadAttentionOptions { dropout_p: 0.5, ..MultiheadAttentionOptions::default() };
     /// let attention = MultiheadAttention::with_options(2, 4, options, Key::new(0))?;
     /// let x = random::normal(Key::new(1), &[3, 4], DType::F32)?;
     /// // Training: dropout on the attention weights needs a key.
-    /// assert!(attention.forward(&x, &x, &x, None, None).is_err());
-    /// let train = attention.forward(&x, &x, &x, None, Some(Key::new(2)))?;
+    /// assert!(attention.forward(&x, &x, &x).is_err());
+    /// let training = AttentionCall { dropout_key: Some(Key::new(2)), ..AttentionCall::default() };
+    /// let train = attention.forward_with(&x, &x, &x, training)?;
     /// // Inference: no dropout, no key.
-    /// let eval = attention.forward_with(&x, &x, &x, None, None, Some(true))?;
+    /// let inference = AttentionCall { inference: true, ..AttentionCall::default() };
+    /// let eval = attention.forward_with(&x, &x, &x, inference)?;
     /// assert_eq!(train.shape(), eval.shape());
     /// assert_ne!(train.to_vec::<f32>()?, eval.to_vec::<f32>()?);
     /// # Ok(()) }
@@ -303,17 +318,21 @@ impl MultiheadAttention {
     pub fn forward_with(
         &self,
         query: &Array,
-        key_: &Array,
+        key: &Array,
         value: &Array,
-        mask: Option<&Array>,
-        key: Option<Key>,
-        inference: Option<bool>,
+        call: AttentionCall<'_>,
     ) -> Result<Array> {
-        self.check_inputs(query, key_, value)?;
-        let (q_seq, kv_seq) = (query.shape()[0], key_.shape()[0]);
+        let AttentionCall {
+            mask,
+            dropout_key,
+            inference,
+        } = call;
+        let key_input = key;
+        self.check_inputs(query, key_input, value)?;
+        let (q_seq, kv_seq) = (query.shape()[0], key_input.shape()[0]);
         let heads = self.num_heads;
         let q = self.project(&self.query_proj, query)?;
-        let k = self.project(&self.key_proj, key_)?;
+        let k = self.project(&self.key_proj, key_input)?;
         let v = self.project(&self.value_proj, value)?;
 
         let scale = Array::scalar_of((self.qk_size as f64).sqrt(), q.dtype())?;
@@ -328,9 +347,11 @@ impl MultiheadAttention {
         };
         let mut weights = logits.softmax(-1)?;
         if self.dropout.is_active(inference) {
-            let key = self
-                .dropout
-                .require_key("MultiheadAttention::forward", key)?;
+            let key = self.dropout.require_key(
+                "MultiheadAttention::forward",
+                dropout_key,
+                "set `dropout_key` in the `AttentionCall`, or `inference: true`",
+            )?;
             let keep = self.head_masks(key, [heads, q_seq, kv_seq], weights.dtype())?;
             weights = self.dropout.apply_mask(&weights, &keep)?;
         }
@@ -347,20 +368,20 @@ impl MultiheadAttention {
         y.reshape(&[seq, self.num_heads, size])?.moveaxis(1, 0)
     }
 
-    /// One dropout mask per head, head `h` from the `h`-th split of `key`.
+    /// One dropout mask per head, head `h` from the `h`-th split of `key`,
+    /// as Equinox maps dropout over the heads with one key each. The masks
+    /// are drawn by mapping over the split keys, never by reading them on
+    /// the host, so this works with a traced key (one key per sequence
+    /// under `vmap`).
     fn head_masks(&self, key: Key, shape: [usize; 3], dtype: DType) -> Result<Array> {
-        let mut bits = Vec::with_capacity(shape.iter().product());
-        for head_key in key.split_n(shape[0]) {
-            let mask = self.dropout.keep_mask(head_key, &shape[1..], dtype)?;
-            bits.extend(mask.to_vec::<u8>()?);
-        }
-        Array::from_vec(bits, &shape)
+        let keys = key.split_batch(shape[0]);
+        vmap(|k: &Key| self.dropout.keep_mask(k.clone(), &shape[1..], dtype))(&keys)
     }
 
-    fn check_inputs(&self, query: &Array, key_: &Array, value: &Array) -> Result<()> {
+    fn check_inputs(&self, query: &Array, key: &Array, value: &Array) -> Result<()> {
         for (name, x, size) in [
             ("query", query, self.query_size),
-            ("key_", key_, self.key_size),
+            ("key", key, self.key_size),
             ("value", value, self.value_size),
         ] {
             x.check_value("MultiheadAttention::forward")?;
@@ -372,11 +393,11 @@ impl MultiheadAttention {
                 )));
             }
         }
-        if key_.shape()[0] != value.shape()[0] {
+        if key.shape()[0] != value.shape()[0] {
             return Err(Error::shape(format!(
                 "MultiheadAttention::forward needs key and value sequences of equal length \
-                 but got `key_` {:?} and `value` {:?}",
-                key_.shape(),
+                 but got `key` {:?} and `value` {:?}",
+                key.shape(),
                 value.shape()
             )));
         }

@@ -2,7 +2,7 @@
 //! and does nothing at inference: Equinox's `eqx.nn.Dropout`.
 //!
 //! ```text
-//! training:  y = where(mask, x / (1 - p), 0),  mask ~ Bernoulli(1 - p)
+//! training:  y = where(mask, x * (1 / (1 - p)), 0),  mask ~ Bernoulli(1 - p)
 //! inference: y = x
 //! ```
 //!
@@ -20,17 +20,17 @@
 //! # fn main() -> solstice::Result<()> {
 //! let dropout = Dropout::new(0.5)?;
 //! let x = Array::ones(&[1000], DType::F32)?;
-//! let y = dropout.forward(&x, Some(Key::new(0)), None)?.to_vec::<f32>()?;
+//! let y = dropout.forward(&x, Key::new(0))?.to_vec::<f32>()?;
 //! // Kept elements are scaled by 1 / (1 - p).
 //! assert!(y.iter().all(|&v| v == 0.0 || v == 2.0));
 //! let kept = y.iter().filter(|&&v| v == 2.0).count();
 //! assert!((400..600).contains(&kept));
-//! // At inference, or with `inference` overridden, the input passes through.
-//! let same = dropout.forward(&x, None, Some(true))?;
+//! // At inference the input passes through, and no key is needed.
+//! let same = dropout.forward_inference(&x)?;
 //! assert!(same.is(&x));
-//! // Training without a key is a mistake.
-//! let err = dropout.forward(&x, None, None).unwrap_err();
-//! assert!(err.to_string().starts_with("Dropout::forward needs a key"));
+//! let mut frozen = dropout.clone();
+//! frozen.inference = true;
+//! assert!(frozen.forward(&x, Key::new(0))?.is(&x));
 //! assert_eq!(format!("{dropout:?}"), "Dropout(p=0.5, inference=false)");
 //! # Ok(()) }
 //! ```
@@ -64,31 +64,47 @@ impl Dropout {
         })
     }
 
-    /// Applies dropout to `x` of any shape.
-    ///
-    /// `inference` overrides the layer's own flag when it is `Some`, as
-    /// Equinox's `inference=` argument does. In training mode `key` is
-    /// required (unless `p == 0`).
-    pub fn forward(&self, x: &Array, key: Option<Key>, inference: Option<bool>) -> Result<Array> {
+    /// Applies dropout to `x` of any shape in the layer's own mode: in
+    /// training mode the mask is drawn from `key`; in inference mode (or
+    /// with `p == 0`) `x` passes through and `key` is unused.
+    pub fn forward(&self, x: &Array, key: Key) -> Result<Array> {
+        self.apply(x, Some(key), false)
+    }
+
+    /// `x` unchanged, whatever the layer's mode: Equinox's
+    /// `dropout(x, inference=True)`, which needs no key.
+    pub fn forward_inference(&self, x: &Array) -> Result<Array> {
+        x.check_value("Dropout::forward")?;
+        Ok(x.clone())
+    }
+
+    /// Dropout with an optional key, as [`Layer`](super::Layer) calls it: a
+    /// missing key in training mode is an error.
+    pub(crate) fn apply(&self, x: &Array, key: Option<Key>, inference: bool) -> Result<Array> {
         x.check_value("Dropout::forward")?;
         if !self.is_active(inference) {
             return Ok(x.clone());
         }
-        let key = self.require_key("Dropout::forward", key)?;
+        let key = self.require_key(
+            "Dropout::forward",
+            key,
+            "pass one, or call `forward_inference`",
+        )?;
         let mask = self.keep_mask(key, x.shape(), x.dtype())?;
         self.apply_mask(x, &mask)
     }
 
-    /// Whether dropout changes anything: training mode and `p != 0`.
-    pub(crate) fn is_active(&self, inference: Option<bool>) -> bool {
-        self.p != 0.0 && !inference.unwrap_or(self.inference)
+    /// Whether dropout changes anything: training mode (neither the layer's
+    /// flag nor `inference` set) and `p != 0`.
+    pub(crate) fn is_active(&self, inference: bool) -> bool {
+        self.p != 0.0 && !inference && !self.inference
     }
 
-    pub(crate) fn require_key(&self, op: &str, key: Option<Key>) -> Result<Key> {
+    /// `key`, or an error saying that `op` needs one, with `advice`.
+    pub(crate) fn require_key(&self, op: &str, key: Option<Key>, advice: &str) -> Result<Key> {
         key.ok_or_else(|| {
             Error::invalid(format!(
-                "{op} needs a key for dropout in training mode; pass `Some(key)`, \
-                 or run it in inference mode (`inference: Some(true)`)"
+                "{op} needs a key for dropout in training mode; {advice}"
             ))
         })
     }
@@ -108,9 +124,13 @@ impl Dropout {
         }
     }
 
-    /// `where(mask, x / (1 - p), 0)`.
+    /// `where(mask, x * (1 / (1 - p)), 0)`: Equinox writes `x / q`, which
+    /// XLA compiles to a multiplication by the reciprocal, so this matches
+    /// its bits.
     pub(crate) fn apply_mask(&self, x: &Array, mask: &Array) -> Result<Array> {
-        let scaled = x.div(&Array::scalar_of(1.0 - self.p, x.dtype())?)?;
+        let one = Array::scalar_of(1.0, x.dtype())?;
+        let scale = one.div(&Array::scalar_of(1.0 - self.p, x.dtype())?)?;
+        let scaled = x.mul(&scale)?;
         mask.select(&scaled, &Array::scalar_of(0.0, x.dtype())?)
     }
 }

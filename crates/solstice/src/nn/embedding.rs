@@ -5,6 +5,10 @@
 //! - Input: a 0-d integer index; output: `[embedding_size]`, the row.
 //!   Batch with [`vmap`](crate::vmap): `vmap(|t| embedding.forward(t))`
 //!   runs as a single gather.
+//! - **An index out of range is an error**, also under `vmap` and `grad`,
+//!   where JAX's `weight[index]` would silently clamp it to the last row.
+//!   This is a deliberate difference: a token id past the vocabulary is a
+//!   bug upstream, and a clamped lookup would train on the wrong row.
 //!
 //! # Examples
 //!
@@ -19,6 +23,9 @@
 //!     format!("{embedding:?}"),
 //!     "Embedding(num_embeddings=3, embedding_size=2, weight=f32[3,2])"
 //! );
+//! // Out of range: an error, not the clamped last row.
+//! let err = embedding.forward(&Array::scalar(3i64)?).unwrap_err();
+//! assert!(err.to_string().contains("out of range"), "{err}");
 //! # Ok(()) }
 //! ```
 
@@ -77,7 +84,8 @@ impl Embedding {
         })
     }
 
-    /// The row at `index`, a 0-d integer array.
+    /// The row at `index`, a 0-d integer array. An index outside
+    /// `0..num_embeddings` is an error (JAX would clamp it).
     pub fn forward(&self, index: &Array) -> Result<Array> {
         if !index.shape().is_empty() || !index.dtype().is_int() {
             return Err(Error::shape(format!(

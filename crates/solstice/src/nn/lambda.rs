@@ -30,14 +30,15 @@ use super::activation::Activation;
 /// A wrapped function. See the [module docs](self).
 #[derive(Module)]
 pub struct Lambda {
-    /// The function (Equinox's field `fn`).
-    pub r#fn: Activation,
+    /// The function (Equinox's field `fn`, under which it prints).
+    #[module(name = "fn")]
+    pub function: Activation,
 }
 
 impl Lambda {
     /// Wraps `function`.
     pub fn new(function: Activation) -> Self {
-        Lambda { r#fn: function }
+        Lambda { function }
     }
 
     /// Wraps a closure under `name`, which is how it prints.
@@ -50,11 +51,11 @@ impl Lambda {
 
     /// The wrapped function.
     pub fn function(&self) -> &Activation {
-        &self.r#fn
+        &self.function
     }
 
     /// `fn(x)`.
     pub fn forward(&self, x: &Array) -> Result<Array> {
-        self.r#fn.call(x)
+        self.function.call(x)
     }
 }

@@ -39,7 +39,7 @@ use crate::array::{Array, DType};
 use crate::error::{Error, Result};
 
 /// Options of [`LayerNorm::with_options`] and
-/// [`RMSNorm::with_options`](super::RMSNorm::with_options); the defaults
+/// [`RmsNorm::with_options`](super::RmsNorm::with_options); the defaults
 /// are Equinox's.
 #[derive(Clone, Copy, Debug)]
 pub struct NormOptions {

@@ -1,4 +1,4 @@
-//! [`MLP`]: a multi-layer perceptron, Equinox's `eqx.nn.MLP`, on a single
+//! [`Mlp`]: a multi-layer perceptron, Equinox's `eqx.nn.MLP`, on a single
 //! example.
 //!
 //! With `depth` hidden layers it is `depth + 1` [`Linear`] layers:
@@ -20,10 +20,10 @@
 //! # Examples
 //!
 //! ```
-//! use solstice::{Array, nn::{Activation, MLP, MlpOptions}, random::Key};
+//! use solstice::{Array, nn::{Activation, Mlp, MlpOptions}, random::Key};
 //! # fn main() -> solstice::Result<()> {
 //! let options = MlpOptions { activation: Activation::tanh(), ..MlpOptions::default() };
-//! let mlp = MLP::with_options(3, 2, 8, 2, options, Key::new(0))?;
+//! let mlp = Mlp::with_options(3, 2, 8, 2, options, Key::new(0))?;
 //! assert_eq!(mlp.layers.len(), 3);
 //! assert_eq!(mlp.layers[1].weight.shape(), &[8, 8]);
 //! let y = mlp.forward(&Array::from_vec(vec![1.0f32, 2.0, 3.0], &[3])?)?;
@@ -45,7 +45,7 @@ use crate::random::Key;
 use super::activation::Activation;
 use super::linear::{Features, Linear, LinearOptions};
 
-/// Options of [`MLP::with_options`]; the defaults are Equinox's.
+/// Options of [`Mlp::with_options`]; the defaults are Equinox's.
 #[derive(Clone, Debug)]
 pub struct MlpOptions {
     /// After each hidden layer. Default [`Activation::relu`].
@@ -77,7 +77,8 @@ impl Default for MlpOptions {
 /// Fields in Equinox's order; `layers` holds `depth + 1` layers.
 #[allow(clippy::upper_case_acronyms)] // Named as Equinox names it, and printed so.
 #[derive(Module)]
-pub struct MLP {
+#[module(name = "MLP")]
+pub struct Mlp {
     /// The linear layers, first to last.
     pub layers: Vec<Linear>,
     /// After each hidden layer.
@@ -104,7 +105,7 @@ pub struct MLP {
     pub depth: usize,
 }
 
-impl MLP {
+impl Mlp {
     /// A ReLU network with biases, in f32.
     ///
     /// # Examples
@@ -112,9 +113,9 @@ impl MLP {
     /// A scalar-to-scalar network, as Equinox's `MLP("scalar", "scalar", ...)`.
     ///
     /// ```
-    /// use solstice::{Array, nn::{Features, MLP}, random::Key};
+    /// use solstice::{Array, nn::{Features, Mlp}, random::Key};
     /// # fn main() -> solstice::Result<()> {
-    /// let mlp = MLP::new(Features::Scalar, Features::Scalar, 16, 2, Key::new(0))?;
+    /// let mlp = Mlp::new(Features::Scalar, Features::Scalar, 16, 2, Key::new(0))?;
     /// assert_eq!(mlp.layers[0].weight.shape(), &[16, 1]);
     /// let y = mlp.forward(&Array::scalar(0.5f32)?)?;
     /// assert_eq!(y.shape(), &[] as &[usize]);
@@ -176,7 +177,7 @@ impl MLP {
                 keys[depth].clone(),
             )?);
         }
-        Ok(MLP {
+        Ok(Mlp {
             layers,
             activation: options.activation,
             final_activation: options.final_activation,
@@ -198,14 +199,14 @@ impl MLP {
         };
         if x.shape() != expected {
             return Err(Error::shape(format!(
-                "MLP::forward expected an input of shape {expected:?} but got {:?}; \
+                "Mlp::forward expected an input of shape {expected:?} but got {:?}; \
                  for a batch, use `vmap(|x| mlp.forward(x))`",
                 x.shape()
             )));
         }
         let Some((last, hidden)) = self.layers.split_last() else {
             return Err(Error::structure(
-                "MLP::forward found no layers; build it with `MLP::new`",
+                "Mlp::forward found no layers; build it with `Mlp::new`",
             ));
         };
         let mut h = x.clone();

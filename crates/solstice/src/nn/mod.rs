@@ -5,8 +5,8 @@
 //! | --- | --- |
 //! | [`Linear`] | `eqx.nn.Linear` |
 //! | [`Embedding`] | `eqx.nn.Embedding` |
-//! | [`MLP`] | `eqx.nn.MLP` |
-//! | [`LayerNorm`], [`RMSNorm`] | `eqx.nn.LayerNorm`, `eqx.nn.RMSNorm` |
+//! | [`Mlp`] | `eqx.nn.MLP` |
+//! | [`LayerNorm`], [`RmsNorm`] | `eqx.nn.LayerNorm`, `eqx.nn.RMSNorm` |
 //! | [`Dropout`] | `eqx.nn.Dropout` |
 //! | [`MultiheadAttention`] | `eqx.nn.MultiheadAttention` |
 //! | [`RotaryPositionalEmbedding`] | `eqx.nn.RotaryPositionalEmbedding` |
@@ -30,15 +30,23 @@ pub mod sequential;
 pub mod shared;
 
 pub use activation::Activation;
-pub use attention::{MultiheadAttention, MultiheadAttentionOptions};
+pub use attention::{AttentionCall, MultiheadAttention, MultiheadAttentionOptions};
 pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use identity::Identity;
 pub use lambda::Lambda;
 pub use layer_norm::{LayerNorm, NormOptions};
 pub use linear::{Features, Linear, LinearOptions};
-pub use mlp::{MLP, MlpOptions};
-pub use rms_norm::RMSNorm;
+pub use mlp::{Mlp, MlpOptions};
+pub use rms_norm::RmsNorm;
+
+/// The old name of [`Mlp`].
+#[deprecated(note = "renamed to `Mlp`, which still prints as `MLP`")]
+pub type MLP = Mlp;
+
+/// The old name of [`RmsNorm`].
+#[deprecated(note = "renamed to `RmsNorm`, which still prints as `RMSNorm`")]
+pub type RMSNorm = RmsNorm;
 pub use rotary::RotaryPositionalEmbedding;
 pub use sequential::{BoxedLayer, Layer, Layers, Sequential};
 pub use shared::{Shared, Tied};

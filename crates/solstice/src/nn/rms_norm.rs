@@ -1,4 +1,4 @@
-//! [`RMSNorm`]: rescales a whole example by its root mean square, then
+//! [`RmsNorm`]: rescales a whole example by its root mean square, then
 //! scales and shifts it: Equinox's `eqx.nn.RMSNorm`.
 //!
 //! ```text
@@ -13,10 +13,10 @@
 //! # Examples
 //!
 //! ```
-//! use solstice::{Array, nn::{NormOptions, RMSNorm}};
+//! use solstice::{Array, nn::{NormOptions, RmsNorm}};
 //! # fn main() -> solstice::Result<()> {
 //! let options = NormOptions { eps: 0.0, use_bias: false, ..NormOptions::default() };
-//! let norm = RMSNorm::with_options(&[2], options)?;
+//! let norm = RmsNorm::with_options(&[2], options)?;
 //! assert!(norm.bias.is_none());
 //! // mean(x²) = (9 + 16) / 2 = 12.5.
 //! let y = norm.forward(&Array::from_vec(vec![3.0f64, 4.0], &[2])?)?;
@@ -35,7 +35,8 @@ use super::layer_norm::{NormOptions, affine, affine_params, check_input, rsqrt};
 /// Root-mean-square normalisation. See the [module docs](self).
 #[allow(clippy::upper_case_acronyms)] // Named as Equinox names it, and printed so.
 #[derive(Module)]
-pub struct RMSNorm {
+#[module(name = "RMSNorm")]
+pub struct RmsNorm {
     /// The shape of an input.
     #[module(static)]
     pub shape: Vec<usize>,
@@ -54,7 +55,7 @@ pub struct RMSNorm {
     pub bias: Option<Array>,
 }
 
-impl RMSNorm {
+impl RmsNorm {
     /// A layer with weight and bias, `eps = 1e-5`, in f32.
     pub fn new(shape: &[usize]) -> Result<Self> {
         Self::with_options(shape, NormOptions::default())
@@ -62,8 +63,8 @@ impl RMSNorm {
 
     /// A layer with the given options.
     pub fn with_options(shape: &[usize], options: NormOptions) -> Result<Self> {
-        let (weight, bias) = affine_params("RMSNorm", shape, &options)?;
-        Ok(RMSNorm {
+        let (weight, bias) = affine_params("RmsNorm", shape, &options)?;
+        Ok(RmsNorm {
             shape: shape.to_vec(),
             eps: options.eps,
             use_weight: options.use_weight,
@@ -75,7 +76,7 @@ impl RMSNorm {
 
     /// The rescaled `x`, which must have the layer's shape.
     pub fn forward(&self, x: &Array) -> Result<Array> {
-        check_input("RMSNorm", &self.shape, x)?;
+        check_input("RmsNorm", &self.shape, x)?;
         let inv_rms = rsqrt(&x.square()?.mean_all()?.add_scalar(self.eps)?)?;
         affine(inv_rms.mul(x)?, &self.weight, &self.bias)
     }

@@ -52,7 +52,7 @@ use crate::random::Key;
 use crate::tree::{KeyPath, Structure, Tree};
 
 use super::{
-    Dropout, Embedding, Identity, Lambda, LayerNorm, Linear, MLP, RMSNorm,
+    Dropout, Embedding, Identity, Lambda, LayerNorm, Linear, Mlp, RmsNorm,
     RotaryPositionalEmbedding,
 };
 
@@ -100,7 +100,7 @@ impl<L: Layers> Sequential<L> {
     /// let y = model.forward(&x, Some(Key::new(0)))?;
     /// // The dropout, second of two layers, got the second key of the split.
     /// let [_, second] = Key::new(0).split();
-    /// let by_hand = Dropout::new(0.5)?.forward(&x, Some(second), None)?;
+    /// let by_hand = Dropout::new(0.5)?.forward(&x, second)?;
     /// assert_eq!(y.to_vec::<f32>()?, by_hand.to_vec::<f32>()?);
     /// // Without a key the dropout fails, and the error names the layer.
     /// let err = model.forward(&x, None).unwrap_err();
@@ -202,11 +202,12 @@ tuple_layers!(8; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
 /// assert_eq!(first.weight.shape(), &[2, 2]);
 /// # Ok(()) }
 /// ```
-pub struct BoxedLayer(Box<dyn ErasedLayer>);
+pub struct BoxedLayer(Box<dyn ErasedLayer + Send + Sync>);
 
 impl BoxedLayer {
-    /// Boxes `layer`.
-    pub fn new<L: Layer + 'static>(layer: L) -> Self {
+    /// Boxes `layer`. A boxed layer is `Send` and `Sync`, as every layer of
+    /// solstice is, so a model holding one can move to another thread.
+    pub fn new<L: Layer + Send + Sync + 'static>(layer: L) -> Self {
         BoxedLayer(Box::new(layer))
     }
 
@@ -218,7 +219,7 @@ impl BoxedLayer {
 
 /// The object-safe part of `Layer + Tree + Clone`.
 trait ErasedLayer {
-    fn clone_box(&self) -> Box<dyn ErasedLayer>;
+    fn clone_box(&self) -> Box<dyn ErasedLayer + Send + Sync>;
     fn visit_leaves(&self, path: &mut KeyPath, f: &mut dyn FnMut(&KeyPath, crate::tree::Leaf<'_>));
     fn visit_leaves_mut(
         &mut self,
@@ -230,8 +231,8 @@ trait ErasedLayer {
     fn as_any(&self) -> &dyn Any;
 }
 
-impl<L: Layer + 'static> ErasedLayer for L {
-    fn clone_box(&self) -> Box<dyn ErasedLayer> {
+impl<L: Layer + Send + Sync + 'static> ErasedLayer for L {
+    fn clone_box(&self) -> Box<dyn ErasedLayer + Send + Sync> {
         Box::new(self.clone())
     }
 
@@ -304,7 +305,7 @@ impl<L: Layers> Layer for Sequential<L> {
 
 impl Layer for Dropout {
     fn call(&self, x: &Array, key: Option<Key>) -> Result<Array> {
-        self.forward(x, key, None)
+        self.apply(x, key, false)
     }
 }
 
@@ -322,9 +323,9 @@ macro_rules! keyless_layer {
 keyless_layer!(
     Linear,
     Embedding,
-    MLP,
+    Mlp,
     LayerNorm,
-    RMSNorm,
+    RmsNorm,
     RotaryPositionalEmbedding,
     Identity,
     Lambda

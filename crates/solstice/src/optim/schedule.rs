@@ -246,7 +246,7 @@ impl Schedule for ExponentialDecay {
         let dc = count_i32(count)?.sub(&i32c(self.begin)?)?;
         let p = if self.staircase {
             // floor(dc / steps) for dc > 0, the only case the result uses.
-            dc.div(&i32c(self.steps)?)?.astype(DType::F32)?
+            dc.floor_divide(&i32c(self.steps)?)?.astype(DType::F32)?
         } else {
             dc.astype(DType::F32)?.div(&f32c(self.steps as f64)?)?
         };

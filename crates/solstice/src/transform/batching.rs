@@ -35,7 +35,10 @@ pub(crate) fn apply(
         | Prim::Erf
         | Prim::Convert(_)
         | Prim::StopGradient
-        | Prim::CheckIndices(_) => Ok((bind(prim.clone(), &[&values[0]])?, axes[0])),
+        | Prim::CheckIndices(_)
+        | Prim::Log1p
+        | Prim::Expm1
+        | Prim::Round(_) => Ok((bind(prim.clone(), &[&values[0]])?, axes[0])),
         Prim::Add
         | Prim::Sub
         | Prim::Mul
@@ -43,7 +46,9 @@ pub(crate) fn apply(
         | Prim::Maximum
         | Prim::Minimum
         | Prim::Compare(_)
-        | Prim::Select => {
+        | Prim::Select
+        | Prim::Pow
+        | Prim::Rem => {
             // A batched input moved to axis 0 is `[B, ...shape]`; an
             // unbatched one broadcasts against it from the right, inside the
             // kernel, without being copied. Logical shapes may differ in rank
@@ -96,12 +101,13 @@ pub(crate) fn apply(
             target.extend_from_slice(shape);
             Ok((x.reshape(&aligned)?.broadcast_to(&target)?, Some(0)))
         }
-        Prim::Sum(reduced) | Prim::Max(reduced) => {
+        Prim::Sum(reduced) | Prim::Max(reduced) | Prim::Min(reduced) => {
             let x = front(&values[0], axes[0])?;
             let shifted: Vec<usize> = reduced.iter().map(|a| a + 1).collect();
             let prim = match prim {
                 Prim::Sum(_) => Prim::Sum(shifted),
-                _ => Prim::Max(shifted),
+                Prim::Max(_) => Prim::Max(shifted),
+                _ => Prim::Min(shifted),
             };
             Ok((bind(prim, &[&x])?, Some(0)))
         }
@@ -133,6 +139,46 @@ pub(crate) fn apply(
         | Prim::Standardize { .. }
         | Prim::GeluTanh
         | Prim::GeluTanhGrad => super::fused_rules::batch(prim, values, axes, size),
+        // Operations along one axis: the batch goes in front and the axis
+        // moves one along.
+        Prim::ArgExtreme { axis, min } => {
+            let x = front(&values[0], axes[0])?;
+            let prim = Prim::ArgExtreme {
+                axis: axis + 1,
+                min: *min,
+            };
+            Ok((bind(prim, &[&x])?, Some(0)))
+        }
+        Prim::Argsort {
+            axis,
+            descending,
+            k,
+        } => {
+            let x = front(&values[0], axes[0])?;
+            let prim = Prim::Argsort {
+                axis: axis + 1,
+                descending: *descending,
+                k: *k,
+            };
+            Ok((bind(prim, &[&x])?, Some(0)))
+        }
+        Prim::Cumsum { axis, reverse } => {
+            let x = front(&values[0], axes[0])?;
+            let prim = Prim::Cumsum {
+                axis: axis + 1,
+                reverse: *reverse,
+            };
+            Ok((bind(prim, &[&x])?, Some(0)))
+        }
+        Prim::Concat(axis) => {
+            let parts = values
+                .iter()
+                .zip(axes)
+                .map(|(v, a)| batched_front(v, *a, size))
+                .collect::<Result<Vec<_>>>()?;
+            let refs: Vec<&Array> = parts.iter().collect();
+            Ok((bind(Prim::Concat(axis + 1), &refs)?, Some(0)))
+        }
         // Random primitives take any leading batch of keys.
         Prim::Random(_) => {
             let keys = front(&values[0], axes[0])?;

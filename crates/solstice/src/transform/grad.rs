@@ -120,9 +120,8 @@ impl Recording {
             .zip(&self.input_nodes)
             .map(|(p, node)| {
                 node.map(|n| match cts.get(n).cloned().flatten() {
-                    Some(g) if g.shape() != p.shape() => Err(Error::transform(format!(
-                        "{api} computed a gradient of shape {:?} for an input of shape {:?}; \
-                         this is a bug in solstice, please report it",
+                    Some(g) if g.shape() != p.shape() => Err(Error::internal(format!(
+                        "{api} computed a gradient of shape {:?} for an input of shape {:?}",
                         g.shape(),
                         p.shape()
                     ))),

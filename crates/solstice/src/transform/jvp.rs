@@ -54,7 +54,10 @@ pub(crate) fn rule(
         | Prim::Compare(_)
         | Prim::StopGradient
         | Prim::CheckIndices(_)
-        | Prim::Random(_) => Ok(None),
+        | Prim::Random(_)
+        | Prim::Round(_)
+        | Prim::ArgExtreme { .. }
+        | Prim::Argsort { .. } => Ok(None),
         Prim::Add | Prim::Sub => {
             let b = t[1].as_ref().map(|b| {
                 if *prim == Prim::Sub {
@@ -102,7 +105,38 @@ pub(crate) fn rule(
                 x[0].select(&tangent_or_zeros(1)?, &tangent_or_zeros(2)?)?,
             ))
         }
-        Prim::Reshape(_) | Prim::Permute(_) | Prim::BroadcastTo(_) | Prim::Sum(_) => linear(),
+        Prim::Reshape(_)
+        | Prim::Permute(_)
+        | Prim::BroadcastTo(_)
+        | Prim::Sum(_)
+        | Prim::Cumsum { .. } => linear(),
+        Prim::Log1p => t[0]
+            .as_ref()
+            .map(|t| t.div(&x[0].add_scalar(1.0)?))
+            .transpose(),
+        Prim::Expm1 => scaled(out.add_scalar(1.0)?),
+        Prim::Pow => {
+            let (dx, dy) = super::vjp_rules::pow_partials(&x[0], &x[1], out)?;
+            sum_some([
+                t[0].as_ref().map(|ta| ta.mul(&dx)).transpose()?,
+                t[1].as_ref().map(|tb| tb.mul(&dy)).transpose()?,
+            ])
+        }
+        Prim::Rem => sum_some([
+            t[0].as_ref()
+                .map(|ta| ta.broadcast_to(out.shape()))
+                .transpose()?,
+            t[1].as_ref()
+                .map(|tb| tb.mul(&super::vjp_rules::rem_slope(&x[0], &x[1])?))
+                .transpose()?,
+        ]),
+        Prim::Concat(_) => {
+            let parts = (0..x.len())
+                .map(&tangent_or_zeros)
+                .collect::<Result<Vec<_>>>()?;
+            let refs: Vec<&Array> = parts.iter().collect();
+            Ok(Some(bind(prim.clone(), &refs)?))
+        }
         Prim::Convert(dtype) => {
             if dtype.is_float() {
                 linear()
@@ -110,7 +144,7 @@ pub(crate) fn rule(
                 Ok(None)
             }
         }
-        Prim::Max(axes) => {
+        Prim::Max(axes) | Prim::Min(axes) => {
             let Some(tx) = &t[0] else { return Ok(None) };
             let mut kept = x[0].shape().to_vec();
             for &a in axes {

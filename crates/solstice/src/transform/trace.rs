@@ -25,6 +25,9 @@ pub(crate) struct Tracer {
     /// Identifies the frame, so a tracer that escaped its transformation is
     /// caught instead of being confused with a later frame at its level.
     pub(crate) frame: u64,
+    /// The thread whose transformation made it: frames are per thread, so a
+    /// tracer sent to another thread is reported as such.
+    pub(crate) thread: u64,
     pub(crate) kind: TracerKind,
 }
 
@@ -89,6 +92,15 @@ pub fn record_kernels<R>(f: impl FnOnce() -> R) -> (R, Vec<&'static str>) {
 }
 
 static NEXT_FRAME: AtomicU64 = AtomicU64::new(1);
+static NEXT_THREAD: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    static THREAD: u64 = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
+}
+
+fn this_thread() -> u64 {
+    THREAD.with(|t| *t)
+}
 
 /// Pops its frame when dropped, so an error or panic inside a transformed
 /// function leaves the stack as it was.
@@ -128,11 +140,16 @@ fn frame_at(level: usize) -> Option<Rc<Frame>> {
 
 /// Applies a primitive to arrays: the single door of every numeric op.
 pub(crate) fn bind(prim: Prim, args: &[&Array]) -> Result<Array> {
-    if args.len() != prim.arity() {
-        return Err(Error::invalid(format!(
-            "{} takes {} inputs but got {}; this is a bug in solstice",
+    let arity_holds = match prim.arity() {
+        Some(n) => args.len() == n,
+        None => !args.is_empty(),
+    };
+    if !arity_holds {
+        return Err(Error::internal(format!(
+            "{} takes {} inputs but got {}",
             prim.name(),
-            prim.arity(),
+            prim.arity()
+                .map_or("one or more".to_string(), |n| n.to_string()),
             args.len()
         )));
     }
@@ -162,13 +179,13 @@ pub(crate) fn bind(prim: Prim, args: &[&Array]) -> Result<Array> {
     };
     let frame = frame_at(top.level)
         .filter(|f| f.id == top.frame)
-        .ok_or_else(escaped)?;
+        .ok_or_else(|| escaped(top))?;
     for a in args {
         if let Some(t) = a.tracer()
             && t.level == frame.level
             && t.frame != frame.id
         {
-            return Err(escaped());
+            return Err(escaped(t));
         }
     }
     match &frame.kind {
@@ -178,11 +195,21 @@ pub(crate) fn bind(prim: Prim, args: &[&Array]) -> Result<Array> {
     }
 }
 
-fn escaped() -> Error {
-    Error::transform(
-        "an array traced by `vmap` or `grad` was used after its transformation returned; \
+/// The error for `tracer`, which belongs to no active frame of this thread.
+fn escaped(tracer: &Tracer) -> Error {
+    if tracer.thread != this_thread() {
+        return Error::transform(format!(
+            "an array traced by `{}` was used on another thread than the one running its \
+             transformation; transformations are per thread, so run the whole transformed \
+             function on one thread (send concrete arrays between threads, not tracers)",
+            tracer.transform_name()
+        ));
+    }
+    Error::transform(format!(
+        "an array traced by `{}` was used after its transformation returned; \
          return it from the transformed function instead of storing it",
-    )
+        tracer.transform_name()
+    ))
 }
 
 /// The payload of `a` if it is one of `frame`'s own tracers.
@@ -197,7 +224,7 @@ fn own<'a>(frame: &Frame, a: &'a Array) -> Option<&'a TracerKind> {
 /// transformation, which would otherwise be mistaken for a constant.
 pub(crate) fn check_output(frame: &Frame, a: &Array) -> Result<()> {
     match a.tracer() {
-        Some(t) if t.level >= frame.level && t.frame != frame.id => Err(escaped()),
+        Some(t) if t.level >= frame.level && t.frame != frame.id => Err(escaped(t)),
         _ => Ok(()),
     }
 }
@@ -206,6 +233,7 @@ fn make_tracer(frame: &Frame, shape: Vec<usize>, dtype: crate::DType, kind: Trac
     let tracer = Tracer {
         level: frame.level,
         frame: frame.id,
+        thread: this_thread(),
         kind,
     };
     Array::from_tracer(shape, dtype, tracer)

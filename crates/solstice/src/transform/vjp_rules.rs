@@ -79,7 +79,10 @@ fn rule(prim: &Prim, inputs: &[Array], output: &Array, ct: &Array) -> Result<Vec
         | Prim::Sign
         | Prim::StopGradient
         | Prim::CheckIndices(_)
-        | Prim::Random(_) => Ok(vec![None; inputs.len()]),
+        | Prim::Random(_)
+        | Prim::Round(_)
+        | Prim::ArgExtreme { .. }
+        | Prim::Argsort { .. } => Ok(vec![None; inputs.len()]),
         Prim::Select => {
             let cond = x;
             let zero = Array::zeros(&[], ct.dtype())?;
@@ -106,8 +109,8 @@ fn rule(prim: &Prim, inputs: &[Array], output: &Array, ct: &Array) -> Result<Vec
             }
         }
         Prim::Sum(axes) => one(expand_reduced(ct, axes, x.shape())?),
-        Prim::Max(axes) => {
-            // As JAX does, equal maxima share the cotangent equally.
+        Prim::Max(axes) | Prim::Min(axes) => {
+            // As JAX does, equal maxima (minima) share the cotangent equally.
             let out = expand_reduced(output, axes, x.shape())?;
             let hits = x.compare(&out, CmpOp::Eq)?.astype(x.dtype())?;
             let signed: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
@@ -149,12 +152,56 @@ fn rule(prim: &Prim, inputs: &[Array], output: &Array, ct: &Array) -> Result<Vec
         | Prim::Standardize { .. }
         | Prim::GeluTanh
         | Prim::GeluTanhGrad => super::fused_rules::vjp(prim, inputs, output, ct),
+        Prim::Log1p => one(ct.div(&x.add_scalar(1.0)?)?),
+        Prim::Expm1 => one(ct.mul(&output.add_scalar(1.0)?)?),
+        Prim::Pow => {
+            let (dx, dy) = pow_partials(x, &inputs[1], output)?;
+            Ok(vec![Some(ct.mul(&dx)?), Some(ct.mul(&dy)?)])
+        }
+        Prim::Rem => Ok(vec![
+            Some(ct.clone()),
+            Some(ct.mul(&rem_slope(x, &inputs[1])?)?),
+        ]),
+        Prim::Cumsum { axis, reverse } => one(crate::transform::trace::bind(
+            Prim::Cumsum {
+                axis: *axis,
+                reverse: !reverse,
+            },
+            &[ct],
+        )?),
+        Prim::Concat(axis) => {
+            let mut start = 0;
+            let mut grads = Vec::with_capacity(inputs.len());
+            for input in inputs {
+                let len = input.shape()[*axis];
+                grads.push(Some(ct.slice_axis(*axis as isize, start..start + len)?));
+                start += len;
+            }
+            Ok(grads)
+        }
         Prim::IndexAdd(axis) => Ok(vec![
             Some(ct.clone()),
             None,
             Some(ct.take(&inputs[1], *axis as isize)?),
         ]),
     }
+}
+
+/// The partial derivatives of `x ^ y` for a float `y`, as JAX defines
+/// them: `y x^(y-1)` and `log(x) x^y` (0 where `x == 0`).
+pub(crate) fn pow_partials(x: &Array, y: &Array, out: &Array) -> Result<(Array, Array)> {
+    let dx = y.mul(&x.pow(&y.add_scalar(-1.0)?)?)?;
+    let x_is_zero = x.eq(&x.full_like(0.0)?)?;
+    let safe_x = x_is_zero.select(&x.full_like(1.0)?, x)?;
+    let dy = safe_x.log()?.mul(out)?;
+    Ok((dx, dy))
+}
+
+/// `d rem(x, y) / dy`: `-trunc(x / y)`, as JAX writes it
+/// (`-sign(x / y) * floor(|x / y|)`).
+pub(crate) fn rem_slope(x: &Array, y: &Array) -> Result<Array> {
+    let q = x.div(y)?;
+    q.sign()?.mul(&q.abs()?.floor()?)?.neg()
 }
 
 /// The derivative of `abs`: 1 for `x >= 0` (so 1 at 0, as in JAX), else -1.

@@ -118,7 +118,9 @@ fn row_kernel<T: Float>(op: RowOp, x: &[T], out: &mut [MaybeUninit<T>], scratch:
     let n = x.len();
     match op {
         RowOp::Softmax => {
-            let m = shift(x);
+            // The true maximum, not `shift`: JAX subtracts it even where it
+            // is infinite, so a row with `inf` (or only `-inf`) is all NaN.
+            let m = super::reduce::along(ReduceOp::Max, x);
             let s = exp_shifted(x, m, scratch);
             let inv = T::ONE / s;
             for (o, &e) in out.iter_mut().zip(scratch.iter()) {
@@ -126,7 +128,8 @@ fn row_kernel<T: Float>(op: RowOp, x: &[T], out: &mut [MaybeUninit<T>], scratch:
             }
         }
         RowOp::LogSoftmax => {
-            let m = shift(x);
+            // As for softmax: an infinite maximum makes the row NaN, as JAX.
+            let m = super::reduce::along(ReduceOp::Max, x);
             let lse = m + exp_shifted(x, m, scratch).ln();
             for (o, &v) in out.iter_mut().zip(x) {
                 o.write(v - lse);
