@@ -44,7 +44,10 @@ fn one_array_at_two_paths_is_stored_once_and_loads_as_one_array() {
     let tree = (w.clone(), Array::scalar(5i32).unwrap(), w.clone());
     // Saving one array twice is refused by default, naming both paths.
     let err = safetensors_bytes(&tree).unwrap_err().to_string();
-    assert!(err.contains("[0]") && err.contains("[2]") && err.contains("Shared"), "{err}");
+    assert!(
+        err.contains("[0]") && err.contains("[2]") && err.contains("Shared"),
+        "{err}"
+    );
     let bytes = solstice::tree::allow_aliasing(|| safetensors_bytes(&tree)).unwrap();
     let file = SafetensorsFile::from_bytes(bytes).unwrap();
     assert_eq!(file.names().len(), 2);

@@ -494,13 +494,21 @@ fn optimiser_init_and_serialisers_refuse_one_array_in_two_leaves() {
     let untied = (w.clone(), w);
     let opt = chain((clip_by_global_norm(1.0), adamw(1e-3)));
     let err = opt.init(&untied).unwrap_err().to_string();
-    assert!(err.contains("optimiser init") && err.contains("[0] and [1]"), "{err}");
+    assert!(
+        err.contains("optimiser init") && err.contains("[0] and [1]"),
+        "{err}"
+    );
     assert!(err.contains("Shared"), "{err}");
     let err = adamw(1e-3).init(&untied).unwrap_err().to_string();
     assert!(err.contains("[0] and [1]"), "{err}");
     let mut out = Vec::new();
-    let err = tree_serialise_leaves_to(&mut out, &untied).unwrap_err().to_string();
-    assert!(err.contains("tree_serialise_leaves") && err.contains("[0] and [1]"), "{err}");
+    let err = tree_serialise_leaves_to(&mut out, &untied)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("tree_serialise_leaves") && err.contains("[0] and [1]"),
+        "{err}"
+    );
     assert!(safetensors_bytes(&untied).is_err());
     // The explicit opt-out, for users who mean it.
     allow_aliasing(|| {
