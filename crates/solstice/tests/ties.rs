@@ -485,3 +485,39 @@ fn readme_shows_the_real_output() {
     let pretty = format!("{model:#?}\n");
     assert!(readme.contains(&pretty), "README lacks:\n{pretty}");
 }
+
+#[test]
+fn optimiser_init_and_serialisers_refuse_one_array_in_two_leaves() {
+    use solstice::optim::{GradientTransformation, adamw, chain, clip_by_global_norm};
+    use solstice::serial::{safetensors_bytes, tree_serialise_leaves_to};
+    let w = Array::from_vec(vec![1.0f32, 2.0], &[2]).unwrap();
+    let untied = (w.clone(), w);
+    let opt = chain((clip_by_global_norm(1.0), adamw(1e-3)));
+    let err = opt.init(&untied).unwrap_err().to_string();
+    assert!(
+        err.contains("optimiser init") && err.contains("[0] and [1]"),
+        "{err}"
+    );
+    assert!(err.contains("Shared"), "{err}");
+    let err = adamw(1e-3).init(&untied).unwrap_err().to_string();
+    assert!(err.contains("[0] and [1]"), "{err}");
+    let mut out = Vec::new();
+    let err = tree_serialise_leaves_to(&mut out, &untied)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("tree_serialise_leaves") && err.contains("[0] and [1]"),
+        "{err}"
+    );
+    assert!(safetensors_bytes(&untied).is_err());
+    // The explicit opt-out, for users who mean it.
+    allow_aliasing(|| {
+        opt.init(&untied).unwrap();
+        tree_serialise_leaves_to(&mut out, &untied).unwrap();
+    });
+    // A model tied through `Shared` passes all three.
+    let model = seed_model();
+    opt.init(&model).unwrap();
+    tree_serialise_leaves_to(Vec::new(), &model).unwrap();
+    safetensors_bytes(&model).unwrap();
+}

@@ -87,6 +87,7 @@ impl<T: Tree, G: GradientTransformation<T>> GradientTransformation<T> for MultiS
     type State = MultiStepsState<T, G::State>;
 
     fn init(&self, params: &T) -> Result<Self::State> {
+        super::base::check_params(params)?;
         if self.every_k < 1 {
             return Err(Error::invalid(format!(
                 "MultiSteps needs every_k >= 1, got {}",

@@ -104,6 +104,7 @@ impl<T: Tree> GradientTransformation<T> for ScaleByAdam {
     type State = AdamState<T>;
 
     fn init(&self, params: &T) -> Result<AdamState<T>> {
+        super::base::check_params(params)?;
         Ok(AdamState {
             count: zero_count()?,
             mu: zeros_like(params)?,

@@ -104,6 +104,7 @@ impl<T: Tree> GradientTransformation<T> for ScaleByRms {
     type State = RmsState<T>;
 
     fn init(&self, params: &T) -> Result<RmsState<T>> {
+        super::base::check_params(params)?;
         Ok(RmsState {
             count: self.bias_correction.then(zero_count).transpose()?,
             mu: self.centered.then(|| zeros_like(params)).transpose()?,
@@ -260,6 +261,7 @@ impl<T: Tree> GradientTransformation<T> for ScaleByRss {
     type State = RssState<T>;
 
     fn init(&self, params: &T) -> Result<RssState<T>> {
+        super::base::check_params(params)?;
         Ok(RssState {
             sum_of_squares: full_like(params, self.initial_accumulator_value)?,
         })
@@ -353,6 +355,7 @@ impl<T: Tree> GradientTransformation<T> for ScaleByLion {
     type State = LionState<T>;
 
     fn init(&self, params: &T) -> Result<LionState<T>> {
+        super::base::check_params(params)?;
         Ok(LionState {
             count: zero_count()?,
             mu: zeros_like(params)?,

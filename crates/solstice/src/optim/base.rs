@@ -180,6 +180,7 @@ macro_rules! chain_impl {
             type State = ($($g::State,)+);
 
             fn init(&self, params: &T) -> Result<Self::State> {
+                check_params(params)?;
                 Ok(($(self.0.$i.init(params).map_err(|e| e.context(concat!("chain[", $i, "]")))?,)+))
             }
 
@@ -276,4 +277,13 @@ pub(crate) fn tree_select<T: Tree>(cond: &Array, on_true: &T, on_false: &T) -> R
     crate::tree::tree_map_n(&[on_true, on_false], |_, x| {
         cond.select(&x[0], &x[1].astype(x[0].dtype())?)
     })
+}
+
+/// Refuses parameters that hold one array in two leaves (see
+/// [`tree_check`](crate::tree::tree_check)): each copy would get its own
+/// state and its own update, and the copies would drift apart. Tie them
+/// with [`Shared`](crate::nn::Shared), or opt out with
+/// [`allow_aliasing`](crate::tree::allow_aliasing).
+pub(crate) fn check_params<T: Tree>(params: &T) -> Result<()> {
+    crate::tree::ties::check_aliasing(params, "optimiser init")
 }

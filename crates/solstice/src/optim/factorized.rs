@@ -80,6 +80,7 @@ impl<T: Tree> GradientTransformation<T> for ScaleByFactoredRms {
     type State = FactoredState<T>;
 
     fn init(&self, params: &T) -> Result<FactoredState<T>> {
+        super::base::check_params(params)?;
         let pick = |k: usize| tree_map_n(&[params], |_, x| Ok(self.init_leaf(&x[0])?[k].clone()));
         Ok(FactoredState {
             count: zero_count()?,
@@ -253,6 +254,7 @@ impl<T: Tree> GradientTransformation<T> for Ema {
     type State = EmaState<T>;
 
     fn init(&self, params: &T) -> Result<EmaState<T>> {
+        super::base::check_params(params)?;
         Ok(EmaState {
             count: zero_count()?,
             ema: crate::tree::full_like_dtype(params, 0.0, DType::F32)?,

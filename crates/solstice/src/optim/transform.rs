@@ -310,6 +310,7 @@ impl<T: Tree> GradientTransformation<T> for Trace {
     type State = TraceState<T>;
 
     fn init(&self, params: &T) -> Result<TraceState<T>> {
+        super::base::check_params(params)?;
         Ok(TraceState {
             trace: zeros_like(params)?,
         })

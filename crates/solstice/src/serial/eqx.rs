@@ -98,6 +98,7 @@ pub fn tree_serialise_leaves_with<T: Tree>(
     tree: &T,
     mut filter_spec: impl FnMut(&mut dyn Write, &KeyPath, Leaf<'_>) -> Result<()>,
 ) -> Result<()> {
+    crate::tree::ties::check_aliasing(tree, "tree_serialise_leaves")?;
     let mut error = None;
     tree.visit_leaves(&mut KeyPath::root(), &mut |path, leaf| {
         if error.is_some() {

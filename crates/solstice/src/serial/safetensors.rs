@@ -13,7 +13,9 @@
 //! placeholder, so it is not stored: its value is the model's `get` of the
 //! source. Its name is listed in `__metadata__` under
 //! `solstice.placeholder.<name>` (value `Shared`). One array that sits at
-//! two paths (the same array, [`Array::is`]) is stored once, under the first
+//! two paths (the same array, [`Array::is`]) is almost always a mistake, so
+//! saving it is refused unless the save runs inside
+//! [`allow_aliasing`](crate::tree::allow_aliasing); then it is stored once, under the first
 //! path, and the second is recorded as `solstice.tie.<second name>` with
 //! the first name as its value; loading gives both paths the same array
 //! again. `__metadata__` also holds `"format": "pt"`, which Hugging Face's
@@ -125,6 +127,7 @@ pub fn safetensors_bytes_with<T: Tree>(
     tree: &T,
     mut hook: impl FnMut(&KeyPath, &str, &Array) -> Result<Option<(String, Array)>>,
 ) -> Result<Vec<u8>> {
+    crate::tree::ties::check_aliasing(tree, "save_safetensors")?;
     let mut tensors: Vec<Entry> = Vec::new();
     let mut stored: Vec<(Array, String)> = Vec::new();
     let mut metadata = BTreeMap::new();
