@@ -8,6 +8,7 @@ same keys (so the same initial weights), the same data and the same loss.
 Prints, one per line:
 - `initial_loss <value>`: the loss of the first step;
 - `step_ms <value>` for every timed step;
+- `final_loss <value>`: the loss of the last step;
 - `peak_rss_kb <value>`: this process's peak resident set size.
 With `--torch`, times PyTorch eager on the same sizes instead (its own
 initialisation, so no `initial_loss`).
@@ -108,6 +109,7 @@ def run_equinox(steps):
         value, model, state = step(model, state, x, y)
         jax.block_until_ready(value)
         print(f"step_ms {(time.perf_counter() - start) * 1e3:.3f}", flush=True)
+    print(f"final_loss {float(value):.6f}", flush=True)
 
 
 def run_torch(steps):

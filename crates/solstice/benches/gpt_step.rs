@@ -4,7 +4,7 @@
 //!
 //! The model: vocabulary 4096, width 256, sequence 128, 2 pre-LayerNorm
 //! blocks with 4-head causal attention and a GELU MLP, batch 16; the token
-//! embedding is tied to the output layer through `Shared`. About 2.66 M
+//! embedding is tied to the output layer through `Shared`; `optim::adamw`. About 2.66 M
 //! parameters and 34 GFLOP per step. The Equinox side is
 //! `tools/reference/bench_gpt_step.py`, built from the same keys, so both
 //! start from the same loss, which is checked.
@@ -23,8 +23,8 @@ use std::time::Instant;
 
 use solstice::nn::activation::gelu_tanh;
 use solstice::nn::{AttentionCall, Embedding, LayerNorm, Linear, MultiheadAttention, Shared};
+use solstice::optim::{self, GradientTransformation};
 use solstice::random::Key;
-use solstice::tree::{tree_from_slots, tree_slots};
 use solstice::{Array, DType, Module, Result, apply_updates, filter_value_and_grad, vmap};
 
 const VOCAB: usize = 4096;
@@ -145,59 +145,6 @@ fn loss(model: &Gpt, data: &Data) -> Result<Array> {
     logits.softmax_cross_entropy(&data.targets)?.mean_all()
 }
 
-/// optax's `adamw`, written inline with `Array` operations: moments, bias
-/// correction and decoupled weight decay on every floating leaf.
-struct AdamW {
-    mu: Vec<Array>,
-    nu: Vec<Array>,
-    count: i32,
-}
-
-impl AdamW {
-    fn new(model: &Gpt) -> Result<Self> {
-        let zeros = tree_slots(model)
-            .into_iter()
-            .map(|(_, a)| {
-                if a.is_hole() || !a.dtype().is_float() {
-                    Ok(Array::absent())
-                } else {
-                    Array::zeros(a.shape(), a.dtype())
-                }
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(AdamW {
-            mu: zeros.clone(),
-            nu: zeros,
-            count: 0,
-        })
-    }
-
-    fn update(&mut self, grads: &Gpt, params: &Gpt) -> Result<Gpt> {
-        self.count += 1;
-        let (c1, c2) = (1.0 - B1.powi(self.count), 1.0 - B2.powi(self.count));
-        let params = tree_slots(params);
-        let mut updates = Vec::with_capacity(params.len());
-        for (i, (_, g)) in tree_slots(grads).into_iter().enumerate() {
-            if g.is_hole() {
-                updates.push(g);
-                continue;
-            }
-            let mu = self.mu[i].mul_scalar(B1)?.add(&g.mul_scalar(1.0 - B1)?)?;
-            let nu = self.nu[i]
-                .mul_scalar(B2)?
-                .add(&g.square()?.mul_scalar(1.0 - B2)?)?;
-            let step = mu
-                .mul_scalar(1.0 / c1)?
-                .div(&nu.mul_scalar(1.0 / c2)?.sqrt()?.add_scalar(EPS)?)?;
-            let decayed = step.add(&params[i].1.mul_scalar(WD)?)?;
-            updates.push(decayed.mul_scalar(-LR)?);
-            self.mu[i] = mu;
-            self.nu[i] = nu;
-        }
-        tree_from_slots(grads, &updates)
-    }
-}
-
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs[xs.len() / 2]
@@ -216,23 +163,28 @@ fn peak_rss_kb() -> Option<f64> {
 fn run_solstice(steps: usize) -> Result<()> {
     let data = data()?;
     let mut model = Gpt::new(Key::new(0))?;
-    let mut optim = AdamW::new(&model)?;
+    let optim = optim::adamw(LR).b1(B1).b2(B2).eps(EPS).weight_decay(WD);
+    let mut state = optim.init(&model)?;
     let value_and_grad = filter_value_and_grad(loss);
     let mut step = |model: &Gpt| -> Result<(Array, Gpt)> {
         let (value, grads) = value_and_grad(model, &data)?;
-        let updates = optim.update(&grads, model)?;
+        let (updates, next) = optim.update(&grads, &state, Some(model))?;
+        state = next;
         Ok((value, apply_updates(model, &updates)?))
     };
     let (value, next) = step(&model)?;
     model = next;
     println!("initial_loss {:.6}", value.to_scalar::<f32>()?);
+    let mut last = value;
     for _ in 0..steps {
         let start = Instant::now();
         let (value, next) = step(&model)?;
         value.to_scalar::<f32>()?;
         model = next;
         println!("step_ms {:.3}", start.elapsed().as_secs_f64() * 1e3);
+        last = value;
     }
+    println!("final_loss {:.6}", last.to_scalar::<f32>()?);
     if let Some(kb) = peak_rss_kb() {
         println!("peak_rss_kb {kb}");
     }
@@ -243,6 +195,7 @@ fn run_solstice(steps: usize) -> Result<()> {
 #[derive(Default)]
 struct Side {
     loss: Option<f64>,
+    final_loss: Option<f64>,
     steps_ms: Vec<f64>,
     peak_rss_kb: Option<f64>,
 }
@@ -258,6 +211,7 @@ fn parse(text: &str, side: &mut Side) {
         };
         match key {
             "initial_loss" => side.loss = Some(value),
+            "final_loss" => side.final_loss = Some(value),
             "step_ms" => side.steps_ms.push(value),
             "peak_rss_kb" => {
                 side.peak_rss_kb = Some(side.peak_rss_kb.unwrap_or(0.0).max(value));
@@ -389,6 +343,12 @@ fn main() -> Result<()> {
         println!(
             "initial loss: solstice {a:.4}, equinox {b:.4} ({})",
             if same { "same model" } else { "DIFFERENT" }
+        );
+    }
+    if let (Some(a), Some(b)) = (ours.final_loss, jax.final_loss) {
+        println!(
+            "loss after {} AdamW steps: solstice {a:.4}, equinox {b:.4}",
+            steps + 1
         );
     }
     println!("solstice/equinox-jit time ratio: {:.3}", ours_ms / jax_ms);
