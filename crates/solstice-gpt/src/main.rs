@@ -14,6 +14,7 @@ mod data;
 mod metrics;
 mod model;
 mod optimizer;
+mod raster;
 mod sample;
 mod sampling;
 mod tokenizer;
