@@ -18,6 +18,7 @@ mod hf_run;
 mod metrics;
 mod model;
 mod optimizer;
+mod raster;
 mod sample;
 mod sampling;
 mod tokenizer;
