@@ -415,7 +415,7 @@ fn import_weights(
         block.ln2.weight = Some(r.get(&name("ln_2.weight"), &[dim])?);
         block.ln2.bias = Some(r.get(&name("ln_2.bias"), &[dim])?);
         let [fc, proj] = &mut block.mlp.layers[..] else {
-            unreachable!("the MLP has one hidden layer");
+            bail!("GPT-2's MLP has one hidden layer");
         };
         fc.weight = r.conv1d(&name("mlp.c_fc.weight"), dim, inner)?;
         fc.bias = Some(r.get(&name("mlp.c_fc.bias"), &[inner])?);
