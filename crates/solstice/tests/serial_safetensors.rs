@@ -7,11 +7,11 @@ mod common;
 use std::collections::HashMap;
 
 use common::lm::LanguageModel;
-use solstice::nn::{Dropout, Linear, MultiheadAttention};
+use solstice::nn::{Dropout, Linear, MultiheadAttention, Shared};
 use solstice::random::Key;
 use solstice::serial::{
-    SafetensorsFile, load_safetensors, load_safetensors_with, safetensors_bytes,
-    safetensors_named_bytes, save_safetensors, save_safetensors_with,
+    Placeholder, SafetensorsFile, load_safetensors, load_safetensors_with, safetensors_bytes,
+    safetensors_bytes_with, safetensors_named_bytes, save_safetensors, save_safetensors_with,
 };
 use solstice::tree::tree_equal;
 use solstice::{Array, DType, Module};
@@ -28,14 +28,49 @@ fn names_are_dotted_key_paths_and_a_shared_tie_is_stored_once() {
     names.sort();
     assert_eq!(names, ["shared.pytree.0.weight", "shared.pytree.1.bias"]);
     assert_eq!(file.metadata()["format"], "pt");
+    // The placeholder names the tensor its value comes from.
     assert_eq!(
         file.metadata()["solstice.placeholder.shared.pytree.1.weight"],
-        "Shared"
+        r#"{"get":null,"sources":["shared.pytree.0.weight"]}"#
+    );
+    assert_eq!(
+        file.placeholders(),
+        [Placeholder {
+            name: "shared.pytree.1.weight",
+            get: None,
+            sources: vec!["shared.pytree.0.weight".to_string()],
+        }]
     );
     let loaded = file.load(&lm(9)).unwrap();
     assert!(tree_equal(&loaded, &lm(0)).unwrap());
     let (embedding, linear) = loaded.shared.call().unwrap();
     assert!(embedding.weight.is(&linear.weight));
+}
+
+#[test]
+fn a_placeholder_records_a_named_get_and_its_renamed_source() {
+    let [k1, k2] = Key::new(0).split();
+    let pair = (
+        Linear::new(4, 3, k1).unwrap(),
+        Linear::new(3, 4, k2).unwrap(),
+    );
+    let tied = Shared::new(pair, |p| &mut p.1.weight, |p| p.0.weight.t())
+        .unwrap()
+        .named("transpose");
+    // The hook renames the source; the record follows the stored name.
+    let bytes = safetensors_bytes_with(&tied, |_, name, a| {
+        Ok(Some((name.replace("pytree.0", "encoder"), a.clone())))
+    })
+    .unwrap();
+    let file = SafetensorsFile::from_bytes(bytes).unwrap();
+    assert_eq!(
+        file.placeholders(),
+        [Placeholder {
+            name: "pytree.1.weight",
+            get: Some("transpose".to_string()),
+            sources: vec!["encoder.weight".to_string()],
+        }]
+    );
 }
 
 #[test]

@@ -39,7 +39,7 @@ pub use eqx::{
     tree_serialise_leaves_to, tree_serialise_leaves_with,
 };
 pub use safetensors::{
-    SafetensorsFile, load_safetensors, load_safetensors_with, safetensors_bytes,
+    Placeholder, SafetensorsFile, load_safetensors, load_safetensors_with, safetensors_bytes,
     safetensors_bytes_with, safetensors_name, safetensors_named_bytes, save_safetensors,
     save_safetensors_named, save_safetensors_with,
 };
