@@ -4,8 +4,9 @@ Runs the command under `strace -f` (memory calls and writes only), takes
 every write of a line starting with `initial_loss` or `step_ms` as the end
 of a step, and
 prints, for the steps after the first timed one, the mean number of
-`mmap`, `munmap`, `mremap`, `brk` and `madvise` calls per step with the
-bytes each maps, unmaps, grows the heap by, shrinks it by, or advises
+`mmap`, `munmap`, `mremap`, `mprotect` (how glibc grows a thread's
+arena), `brk` and `madvise` calls per step with the bytes each maps,
+unmaps, remaps, protects, grows the heap by, shrinks it by, or advises
 away; plus the minor page faults of the whole run (from `getrusage` of the
 child). The solstice side of `cargo bench --bench gpt_step` prints such
 lines when run as its own child:
@@ -24,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 
-CALLS = ("mmap", "munmap", "mremap", "brk", "madvise")
+CALLS = ("mmap", "munmap", "mremap", "mprotect", "brk", "madvise")
 LINE = re.compile(r"^(\d+)\s+(?:<\.\.\. )?(\w+)(?:\(| resumed>)(.*?)\s*=\s*(-?\w+)")
 
 
@@ -54,12 +55,14 @@ def parse(path):
                 continue
             if name not in CALLS:
                 continue
-            parts = [p.strip() for p in args.split(",")]
+            parts = [p.strip() for p in args.rstrip().rstrip(")").split(",")]
             current[name] += 1
             if name == "mmap" and ret.startswith("0x"):
                 current["mmap_bytes"] += int(parts[1])
             elif name == "munmap":
                 current["munmap_bytes"] += int(parts[1])
+            elif name == "mprotect":
+                current["mprotect_bytes"] += int(parts[1])
             elif name == "madvise":
                 current["madvise_bytes"] += int(parts[1])
             elif name == "mremap":
@@ -82,7 +85,7 @@ def main():
         trace = os.path.join(tmp, "trace")
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt
         subprocess.run(
-            ["strace", "-f", "-qq", "-e", "trace=" + ",".join(CALLS + ("write",)),
+            ["strace", "-f", "-qq", "--seccomp-bpf", "-e", "trace=" + ",".join(CALLS + ("write",)),
              "-s", "64", "-o", trace] + sys.argv[1:],
             check=True, stdout=subprocess.DEVNULL,
         )
@@ -100,9 +103,16 @@ def main():
     print(f"{n} steps; per step:")
     for name in CALLS:
         print(f"  {name:<8} {total[name] / n:8.1f} calls")
-    for key in ("mmap_bytes", "munmap_bytes", "mremap_bytes", "brk_grow_bytes",
-                "brk_shrink_bytes", "madvise_bytes"):
+    keys = ("mmap_bytes", "munmap_bytes", "mremap_bytes", "mprotect_bytes",
+            "brk_grow_bytes", "brk_shrink_bytes", "madvise_bytes")
+    for key in keys:
         print(f"  {key:<17} {total[key] / n / 2**20:10.1f} MiB")
+    print("  heap growth by step (MiB): "
+          + " ".join(f"{s['brk_grow_bytes'] / 2**20:.0f}" for s in timed))
+    setup = steps[0]
+    print("set-up and first step: " + ", ".join(f"{c} {setup[c]}" for c in CALLS)
+          + f"; mmap {setup['mmap_bytes'] / 2**20:.1f} MiB, brk +"
+          + f"{setup['brk_grow_bytes'] / 2**20:.1f} MiB")
     print(f"minor page faults, whole run: {faults}")
 
 
