@@ -10,8 +10,8 @@ use common::lm::LanguageModel;
 use solstice::nn::{Dropout, Linear, MultiheadAttention};
 use solstice::random::Key;
 use solstice::serial::{
-    SafetensorsFile, load_safetensors, load_safetensors_with, safetensors_bytes, save_safetensors,
-    save_safetensors_with,
+    SafetensorsFile, load_safetensors, load_safetensors_with, safetensors_bytes,
+    safetensors_named_bytes, save_safetensors, save_safetensors_with,
 };
 use solstice::tree::tree_equal;
 use solstice::{Array, DType, Module};
@@ -123,6 +123,35 @@ fn the_bytes_are_what_the_safetensors_crate_writes() {
         String::from_utf8_lossy(&ours[8..200]),
         String::from_utf8_lossy(&theirs[8..200])
     );
+}
+
+#[test]
+fn named_arrays_are_written_as_a_tree_of_the_same_names_would_be() {
+    let model = Linear::new(3, 4, Key::new(0)).unwrap();
+    let bytes = Array::from_vec(vec![1u8, 2], &[2]).unwrap();
+    let tree = safetensors_bytes(&(model.clone(), bytes.clone())).unwrap();
+    let named = safetensors_named_bytes(&[
+        ("1".to_string(), bytes.clone()),
+        ("0.weight".to_string(), model.weight.clone()),
+        ("0.bias".to_string(), model.bias.clone().unwrap()),
+    ])
+    .unwrap();
+    assert!(
+        tree == named,
+        "the same tensors give the same file, in any order"
+    );
+
+    let twice =
+        safetensors_named_bytes(&[("w".to_string(), bytes.clone()), ("w".to_string(), bytes)]);
+    let err = twice.unwrap_err().to_string();
+    assert!(
+        err.contains("two leaves are saved under the name \"w\""),
+        "{err}"
+    );
+
+    let hole = safetensors_named_bytes(&[("h".to_string(), Array::absent())]);
+    let err = hole.unwrap_err();
+    assert!(err.is_hole() && err.to_string().contains("\"h\""), "{err}");
 }
 
 #[test]

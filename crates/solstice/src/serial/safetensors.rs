@@ -174,6 +174,59 @@ pub fn safetensors_bytes_with<T: Tree>(
     encode(tensors, &metadata)
 }
 
+/// Saves named arrays, not a tree, to a safetensors file, replacing it
+/// atomically: for a layout that is not one tensor per leaf (another
+/// library's fused or transposed weights, assembled by the caller).
+/// `__metadata__` holds `"format": "pt"`; two arrays under one name are an
+/// error.
+///
+/// # Examples
+///
+/// ```
+/// use solstice::{Array, serial};
+/// # fn main() -> solstice::Result<()> {
+/// let dir = std::env::temp_dir().join(format!("solstice-doc-st-named-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("named.safetensors");
+/// let w = Array::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3])?;
+/// serial::save_safetensors_named(&path, &[("h.0.w".to_string(), w.clone())])?;
+/// let file = serial::SafetensorsFile::open(&path)?;
+/// assert_eq!(file.names(), ["h.0.w"]);
+/// assert_eq!(file.array("h.0.w")?.to_vec::<f32>()?, w.to_vec::<f32>()?);
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok(()) }
+/// ```
+pub fn save_safetensors_named(path: impl AsRef<Path>, tensors: &[(String, Array)]) -> Result<()> {
+    let path = path.as_ref();
+    let bytes = safetensors_named_bytes(tensors)
+        .map_err(|e| e.context(format!("writing {}", path.display())))?;
+    write_atomically(path, |w| Ok(std::io::Write::write_all(w, &bytes)?))
+}
+
+/// The bytes of the safetensors file [`save_safetensors_named`] writes.
+pub fn safetensors_named_bytes(tensors: &[(String, Array)]) -> Result<Vec<u8>> {
+    let mut entries = Vec::with_capacity(tensors.len());
+    for (name, a) in tensors {
+        if a.is_hole() {
+            return Err(Error::new(
+                crate::error::Kind::Hole,
+                format!(
+                    "the tensor {name:?} is a hole (absent or a placeholder), which has no data"
+                ),
+            ));
+        }
+        entries.push(Entry {
+            dtype: st_dtype(a.dtype()),
+            shape: a.shape().to_vec(),
+            data: bytes::to_le_bytes(a).map_err(|e| e.context(format!("tensor {name:?}")))?,
+            name: name.clone(),
+        });
+    }
+    let mut metadata = BTreeMap::new();
+    metadata.insert("format".to_string(), "pt".to_string());
+    encode(entries, &metadata)
+}
+
 /// Loads a tree shaped like `like` from a safetensors file, memory-mapped.
 /// See the [module docs](self).
 pub fn load_safetensors<T: Tree>(path: impl AsRef<Path>, like: &T) -> Result<T> {
