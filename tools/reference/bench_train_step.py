@@ -5,10 +5,16 @@ the tied language model that `crates/solstice/benches/train_step.rs` times
 in solstice, with the same sizes, and prints the median step time in
 microseconds as `jax_jit_step_us <value>`.
 
+With `--serve`, the bench interleaves the two sides: the script compiles
+the step, prints `ready`, and then times one round of `STEPS` steps for
+each line it reads on standard input, printing `jax_jit_round_us <value>`
+(the mean step time of that round), until its input closes.
+
 Run alone with `python3 tools/reference/bench_train_step.py`.
 """
 
 import statistics
+import sys
 import time
 
 import equinox as eqx
@@ -57,13 +63,24 @@ def main():
     y = (5 * x + 3) % VOCAB
     value, model = step(model, x, y)
     jax.block_until_ready(value)
-    times = []
-    for _ in range(ROUNDS):
+
+    def one_round(model):
         start = time.perf_counter()
         for _ in range(STEPS):
             value, model = step(model, x, y)
         jax.block_until_ready(value)
-        times.append((time.perf_counter() - start) / STEPS * 1e6)
+        return (time.perf_counter() - start) / STEPS * 1e6, model
+
+    if "--serve" in sys.argv[1:]:
+        print("ready", flush=True)
+        for _ in sys.stdin:
+            us, model = one_round(model)
+            print(f"jax_jit_round_us {us:.2f}", flush=True)
+        return
+    times = []
+    for _ in range(ROUNDS):
+        us, model = one_round(model)
+        times.append(us)
     print(f"jax_jit_step_us {statistics.median(times):.2f}")
 
 

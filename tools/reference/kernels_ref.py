@@ -5,8 +5,12 @@ the value of `jax.nn.softmax`, `jax.nn.log_softmax`, `jax.nn.logsumexp`,
 `optax.softmax_cross_entropy_with_integer_labels`, `jax.nn.gelu` (tanh) and
 per-row standardisation (`(x - mean) / sqrt(var + 1e-5)`, the normalisation of
 `eqx.nn.LayerNorm`), each with `grad` of `sum(w * f(x))` for a fixed `w`,
-and the second derivative `grad(sum(grad(sum(w * f(x))) * v))` for a fixed
-`v`.
+the second derivative `grad(sum(grad(sum(w * f(x))) * v))` for a fixed
+`v`, the same Hessian-vector product by forward over reverse
+(`jax.jvp` of `jax.grad`), and, for the operations on rows, the second
+derivative of each row on its own under `jax.vmap` (per-example second
+derivatives). `standardize_2axes` standardises each of two [2, 6] examples
+over both of its axes, as `eqx.nn.LayerNorm` of shape (2, 6) does.
 
 Usage: python3 kernels_ref.py [OUT_DIR]
 """
@@ -36,6 +40,44 @@ def standardize(x):
     return jax.vmap(row)(x)
 
 
+def standardize_all(e):
+    mean = jnp.mean(e)
+    var = jnp.mean((e - mean) ** 2)
+    return (e - mean) * jax.lax.rsqrt(var + EPS)
+
+
+# The operations on one row (or, for `standardize_2axes`, one example of two
+# rows), given that row's label.
+ROW_OPS = {
+    "softmax": lambda r, lab: jax.nn.softmax(r),
+    "log_softmax": lambda r, lab: jax.nn.log_softmax(r),
+    "logsumexp": lambda r, lab: jax.nn.logsumexp(r),
+    "softmax_cross_entropy": lambda r, lab: optax.softmax_cross_entropy_with_integer_labels(
+        r, lab
+    ),
+    "standardize": lambda r, lab: standardize_all(r),
+    "gelu_tanh": lambda r, lab: jax.nn.gelu(r, approximate=True),
+}
+
+
+def per_row_second(name, x, labels, w, v):
+    """The second derivative of each row (example) on its own, under vmap."""
+    if name == "standardize_2axes":
+        f = ROW_OPS["standardize"]
+        x, w, v = (a.reshape(2, 2, 6) for a in (x, w, v))
+        labels = labels.reshape(2, 2)
+    else:
+        f = ROW_OPS[name]
+
+    def one(r, lab, wr, vr):
+        def scalar(r):
+            return jnp.sum(wr * f(r, lab))
+
+        return jax.grad(lambda r: jnp.sum(jax.grad(scalar)(r) * vr))(r)
+
+    return jax.vmap(one)(x, labels, w, v).reshape(4, 6)
+
+
 def cases():
     rng = np.random.default_rng(7)
     x = (rng.standard_normal((4, 6)) * 3).astype(np.float32)
@@ -52,6 +94,10 @@ def cases():
         ),
         "standardize": (standardize, (4, 6)),
         "gelu_tanh": (lambda x: jax.nn.gelu(x, approximate=True), (4, 6)),
+        "standardize_2axes": (
+            lambda x: jax.vmap(standardize_all)(x.reshape(2, 2, 6)).reshape(4, 6),
+            (4, 6),
+        ),
     }
     out = []
     for name, (f, shape) in ops.items():
@@ -63,20 +109,19 @@ def cases():
         def second(x, scalar=scalar):
             return jnp.sum(jax.grad(scalar)(x) * v)
 
-        out.append(
-            fx.case(
-                name,
-                arrays={
-                    "x": x,
-                    "labels": labels,
-                    "w": w,
-                    "v": v,
-                    "value": f(x),
-                    "grad": jax.grad(scalar)(x),
-                    "second": jax.grad(second)(x),
-                },
-            )
-        )
+        arrays = {
+            "x": x,
+            "labels": labels,
+            "w": w,
+            "v": v,
+            "value": f(x),
+            "grad": jax.grad(scalar)(x),
+            "second": jax.grad(second)(x),
+            "hvp": jax.jvp(jax.grad(scalar), (x,), (v,))[1],
+        }
+        if name != "softmax_axis0":
+            arrays["second_per_row"] = per_row_second(name, x, labels, w, v)
+        out.append(fx.case(name, arrays=arrays))
     return out
 
 

@@ -4,12 +4,15 @@
 //! The step is value, gradient and SGD update, as in
 //! `examples/language_model.rs`. Where `python3` with JAX and Equinox is
 //! available, the same step under `eqx.filter_jit` is timed in this run by
-//! `tools/reference/bench_train_step.py`, and the last line is
-//! `solstice/jax-jit time ratio: R`.
+//! `tools/reference/bench_train_step.py`, started once (it compiles
+//! first) and asked for one round after each of solstice's, so the two
+//! sides alternate round by round and see the same machine load. The last
+//! line is `solstice/jax-jit time ratio: R`, of the median round times.
 //!
 //! Run with `cargo bench --bench train_step`.
 
-use std::process::Command;
+use std::io::{BufRead, BufReader, Lines, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
 use solstice::nn::{Embedding, Linear, Shared};
@@ -65,17 +68,67 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-/// The JAX step time in microseconds, if JAX can be run here.
-fn jax_step_us() -> Option<f64> {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tools/reference/bench_train_step.py"
-    );
-    let out = Command::new("python3").arg(script).output().ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find_map(|l| l.strip_prefix("jax_jit_step_us "))
-        .and_then(|v| v.trim().parse().ok())
+/// The JAX side, compiled and waiting for requests for rounds.
+struct Jax {
+    child: Child,
+    input: ChildStdin,
+    output: Lines<BufReader<ChildStdout>>,
+}
+
+impl Jax {
+    /// Starts the script, if JAX can be run here, and waits until its step
+    /// is compiled.
+    fn start() -> Option<Jax> {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tools/reference/bench_train_step.py"
+        );
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg("--serve")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let input = child.stdin.take()?;
+        let output = BufReader::new(child.stdout.take()?).lines();
+        let mut jax = Jax {
+            child,
+            input,
+            output,
+        };
+        loop {
+            match jax.output.next() {
+                Some(Ok(line)) if line.trim() == "ready" => return Some(jax),
+                Some(Ok(_)) => continue,
+                _ => {
+                    let _ = jax.child.wait();
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Times one round; the mean step time in microseconds.
+    fn round(&mut self) -> Option<f64> {
+        writeln!(self.input, "round").ok()?;
+        self.input.flush().ok()?;
+        for line in self.output.by_ref() {
+            if let Some(v) = line.ok()?.strip_prefix("jax_jit_round_us ") {
+                return v.trim().parse().ok();
+            }
+        }
+        None
+    }
+
+    fn finish(self) {
+        let Jax {
+            mut child, input, ..
+        } = self;
+        drop(input);
+        let _ = child.wait();
+    }
 }
 
 fn main() -> Result<()> {
@@ -92,25 +145,35 @@ fn main() -> Result<()> {
         Ok((value, apply_updates(model, &tree_scale(&grads, -0.05)?)?))
     };
     (_, model) = step(&model)?;
-    let mut times = Vec::new();
+    let mut jax = Jax::start();
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         let start = Instant::now();
         for _ in 0..STEPS {
             (_, model) = step(&model)?;
         }
-        times.push(start.elapsed().as_secs_f64() / STEPS as f64 * 1e6);
+        ours.push(start.elapsed().as_secs_f64() / STEPS as f64 * 1e6);
+        if let Some(side) = jax.as_mut() {
+            match side.round() {
+                Some(us) => theirs.push(us),
+                None => jax = None,
+            }
+        }
     }
-    let ours = median(times);
+    let ours = median(ours);
     println!(
-        "tied LM vocab {VOCAB}, dim {DIM}, sequence {SEQUENCE}: one SGD step, median of {ROUNDS} rounds"
+        "tied LM vocab {VOCAB}, dim {DIM}, sequence {SEQUENCE}: one SGD step, median of {ROUNDS} \
+         rounds of {STEPS} steps, the sides alternating"
     );
     println!("solstice      {ours:>9.1} us");
-    match jax_step_us() {
-        Some(jax) => {
-            println!("jax (jit)     {jax:>9.1} us");
-            println!("solstice/jax-jit time ratio: {:.3}", ours / jax);
+    match jax {
+        Some(side) if theirs.len() == ROUNDS => {
+            side.finish();
+            let theirs = median(theirs);
+            println!("jax (jit)     {theirs:>9.1} us");
+            println!("solstice/jax-jit time ratio: {:.3}", ours / theirs);
         }
-        None => println!("jax not available: run tools/reference/bench_train_step.py where it is"),
+        _ => println!("jax not available: run tools/reference/bench_train_step.py where it is"),
     }
     Ok(())
 }

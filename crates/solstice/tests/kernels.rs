@@ -1,7 +1,8 @@
 //! The kernel layer: accurate sums, out-of-memory as an error, and the
 //! fused primitives (softmax, log-softmax, logsumexp, softmax
-//! cross-entropy, standardisation, the tanh GELU) against JAX, finite differences, their
-//! unfused compositions and `vmap`.
+//! cross-entropy, standardisation, the tanh GELU) and their fused
+//! gradients against JAX, finite differences, their unfused compositions
+//! and `vmap`.
 
 mod common;
 
@@ -117,7 +118,23 @@ fn fused(name: &str, x: &Array, labels: &Array) -> solstice::Result<Array> {
             let rows = x.reshape(&[x.elem_count() / n, n])?;
             vmap(|r: &Array| r.standardize(1e-5))(&rows)?.reshape(x.shape())
         }
+        "standardize_2axes" => {
+            // Examples of two rows each, standardised over both axes, as a
+            // LayerNorm of shape [2, n] under vmap.
+            let n = x.shape()[x.rank() - 1];
+            let examples = x.reshape(&[x.elem_count() / (2 * n), 2, n])?;
+            vmap(|e: &Array| e.standardize(1e-5))(&examples)?.reshape(x.shape())
+        }
         other => panic!("unknown op {other}"),
+    }
+}
+
+/// The operation on one example (a row, or two rows for
+/// `standardize_2axes`) with its label.
+fn fused_example(name: &str, e: &Array, label: &Array) -> solstice::Result<Array> {
+    match name {
+        "standardize" | "standardize_2axes" => e.standardize(1e-5),
+        _ => fused(name, e, label),
     }
 }
 
@@ -147,6 +164,11 @@ fn composed(name: &str, x: &Array, labels: &Array) -> solstice::Result<Array> {
             let inner = x.add(&cube.mul_scalar(0.044715)?)?.mul_scalar(c)?;
             x.mul(&inner.tanh()?.add_scalar(1.0)?.mul_scalar(0.5)?)
         }
+        "standardize_2axes" => {
+            let n = x.shape()[x.rank() - 1];
+            let e = x.reshape(&[x.elem_count() / (2 * n), 2 * n])?;
+            composed("standardize", &e, labels)?.reshape(x.shape())
+        }
         "standardize" => {
             let mean = x.mean(&[-1])?.expand_dims(-1)?;
             let c = x.sub(&mean)?;
@@ -157,7 +179,7 @@ fn composed(name: &str, x: &Array, labels: &Array) -> solstice::Result<Array> {
     }
 }
 
-const NAMES: [&str; 7] = [
+const NAMES: [&str; 8] = [
     "gelu_tanh",
     "softmax",
     "softmax_axis0",
@@ -165,6 +187,7 @@ const NAMES: [&str; 7] = [
     "logsumexp",
     "softmax_cross_entropy",
     "standardize",
+    "standardize_2axes",
 ];
 
 #[test]
@@ -182,6 +205,38 @@ fn fused_ops_match_jax_values_gradients_and_second_derivatives() {
         let second = |x: &Array| grad(scalar)(x)?.mul(&v)?.sum_all();
         let h = grad(second)(&x).unwrap();
         assert_close(&h, &case.array("second"), 2e-4, &format!("{name} second"));
+        // Forward over reverse: the JVP rules of the gradient primitives.
+        let (_, hv) = jvp(|x: &Array| grad(scalar)(x), &x, &v).unwrap();
+        assert_close(&hv, &case.array("hvp"), 2e-4, &format!("{name} hvp"));
+        if name == "softmax_axis0" {
+            continue;
+        }
+        // Each example's second derivative on its own, under vmap: the
+        // batching rules of the gradient primitives and of their rules.
+        let split = |a: &Array| -> Array {
+            match name.as_str() {
+                "standardize_2axes" => a.reshape(&[2, 2, 6]).unwrap(),
+                _ => a.clone(),
+            }
+        };
+        let per = if name == "standardize_2axes" {
+            labels.reshape(&[2, 2]).unwrap()
+        } else {
+            labels.clone()
+        };
+        // Row-valued operations have a weight per element, the others one
+        // per row.
+        let w = if w.rank() == 1 { w.clone() } else { split(&w) };
+        let args = (split(&x), per, w, split(&v));
+        let mapped = vmap(|(x, l, w, v): &(Array, Array, Array, Array)| {
+            let scalar = |x: &Array| fused_example(&name, x, l)?.mul(w)?.sum_all();
+            grad(|x: &Array| grad(scalar)(x)?.mul(v)?.sum_all())(x)
+        })(&args)
+        .unwrap()
+        .reshape(&[4, 6])
+        .unwrap();
+        let want = case.array("second_per_row");
+        assert_close(&mapped, &want, 2e-4, &format!("{name} per-row second"));
     }
 }
 
@@ -206,11 +261,11 @@ fn finite_difference(
 
 #[test]
 fn fused_ops_match_finite_differences_in_both_modes_and_to_second_order() {
-    let shape = [3usize, 5];
-    let x: Vec<f64> = (0..15)
-        .map(|i| ((i * 37 % 11) as f64 - 5.0) * 0.4)
+    let shape = [4usize, 5];
+    let x: Vec<f64> = (0..20)
+        .map(|i| ((i * 37 % 11) as f64 - 5.0) * 0.4 + 0.01 * i as f64)
         .collect();
-    let labels = Array::from_vec(vec![4i64, 0, 2], &[3]).unwrap();
+    let labels = Array::from_vec(vec![4i64, 0, 2, 1], &[4]).unwrap();
     let xa = f64s(&x, &shape);
     for name in NAMES {
         let out_shape = fused(name, &xa, &labels).unwrap().shape().to_vec();
@@ -243,7 +298,7 @@ fn fused_ops_match_finite_differences_in_both_modes_and_to_second_order() {
         }
         // Second order: the gradient of <grad, v> against differences of it.
         let v = f64s(
-            &(0..15).map(|i| (i as f64 * 0.7).sin()).collect::<Vec<_>>(),
+            &(0..20).map(|i| (i as f64 * 0.7).sin()).collect::<Vec<_>>(),
             &shape,
         );
         let second = |x: &Array| grad(scalar)(x)?.mul(&v)?.sum_all();
@@ -279,11 +334,11 @@ fn fused_ops_match_finite_differences_in_both_modes_and_to_second_order() {
 #[test]
 fn fused_ops_equal_their_compositions_on_long_rows_and_under_vmap() {
     // Rows longer than a kernel's blocks, with large logits.
-    let x = random::normal(Key::new(3), &[6, 5, 1000], DType::F32)
+    let x = random::normal(Key::new(3), &[6, 4, 1000], DType::F32)
         .unwrap()
         .mul_scalar(20.0)
         .unwrap();
-    let labels = random::randint(Key::new(4), &[6, 5], 0, 1000, DType::I32).unwrap();
+    let labels = random::randint(Key::new(4), &[6, 4], 0, 1000, DType::I32).unwrap();
     for name in NAMES {
         let got = fused(name, &x, &labels)
             .unwrap()
@@ -302,14 +357,30 @@ fn fused_ops_equal_their_compositions_on_long_rows_and_under_vmap() {
                 .astype(DType::F64)
                 .unwrap();
         assert_close(&mapped, &want, 1e-4, &format!("{name} under vmap"));
+        // Weighted, so that no gradient is zero by symmetry (that of
+        // `sum(standardize(x))` is).
+        let w = random::normal(Key::new(6), got.shape(), DType::F32).unwrap();
+        let w64 = w.astype(DType::F64).unwrap();
         let grads = |x: &Array| -> solstice::Result<Array> {
-            grad(|x: &Array| fused(name, x, &labels)?.sum_all())(x)
+            grad(|x: &Array| fused(name, x, &labels)?.mul(&w)?.sum_all())(x)
         };
         let g = grads(&x).unwrap().astype(DType::F64).unwrap();
-        let want_g =
-            grad(|x: &Array| composed(name, x, &labels)?.sum_all())(&x.astype(DType::F64).unwrap())
-                .unwrap();
+        let want_g = grad(|x: &Array| composed(name, x, &labels)?.mul(&w64)?.sum_all())(
+            &x.astype(DType::F64).unwrap(),
+        )
+        .unwrap();
         assert_close(&g, &want_g, 1e-4, &format!("{name} gradient"));
+        // Second derivatives on long rows (the kernels' blocked sums), in
+        // f64 on both sides.
+        let x64 = x.astype(DType::F64).unwrap();
+        let v = random::normal(Key::new(5), x.shape(), DType::F64).unwrap();
+        let second = |f: &dyn Fn(&Array) -> solstice::Result<Array>| {
+            let scalar = |x: &Array| f(x)?.mul(&w64)?.sum_all();
+            grad(|x: &Array| grad(scalar)(x)?.mul(&v)?.sum_all())(&x64).unwrap()
+        };
+        let got = second(&|x| fused(name, x, &labels));
+        let want = second(&|x| composed(name, x, &labels));
+        assert_close(&got, &want, 1e-8, &format!("{name} second derivative"));
     }
     // Per-example gradients of the cross-entropy under vmap.
     let per_example =

@@ -8,7 +8,9 @@ use candle_core::Tensor;
 use super::DType;
 use super::cpu::binary::{BinaryOp, binary};
 use super::cpu::reduce::{ReduceOp, reduce};
-use super::cpu::rowwise::{RowOp, cross_entropy, cross_entropy_grad, rowwise};
+use super::cpu::rowwise::{
+    GradOp, RowOp, cross_entropy, cross_entropy_grad, rowwise, rowwise_grad,
+};
 use super::cpu::unary::{UnaryOp, unary};
 use super::kernels_ext as ext;
 use super::prim::{CmpOp, Prim, RandomOp};
@@ -132,6 +134,14 @@ pub(crate) fn eval(prim: &Prim, xs: &[&Tensor]) -> Result<Tensor> {
         Prim::SoftmaxCrossEntropy => fused(cross_entropy(x, &labels(xs[1])?)?, prim)?,
         Prim::SoftmaxCrossEntropyGrad => {
             fused(cross_entropy_grad(x, &labels(xs[1])?, xs[2])?, prim)?
+        }
+        Prim::SoftmaxGrad => fused(rowwise_grad(GradOp::Softmax, xs, last(x))?, prim)?,
+        Prim::LogSoftmaxGrad => fused(rowwise_grad(GradOp::LogSoftmax, xs, last(x))?, prim)?,
+        Prim::LogsumexpGrad => fused(rowwise_grad(GradOp::Logsumexp, xs, last(x))?, prim)?,
+        Prim::StandardizeGrad { axes, eps } => {
+            let row = x.dims()[x.rank() - axes..].iter().product();
+            let op = GradOp::Normalize { eps: *eps };
+            fused(rowwise_grad(op, xs, row)?, prim)?
         }
     };
     Ok(out)

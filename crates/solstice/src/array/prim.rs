@@ -107,6 +107,22 @@ pub(crate) enum Prim {
     GeluTanh,
     /// Elementwise derivative of `GeluTanh`, one pass.
     GeluTanhGrad,
+    /// `(y, u)` with `y = softmax(x)`: `y (u - sum(u y))`, softmax's VJP
+    /// (and JVP: its Jacobian is symmetric) in one pass.
+    SoftmaxGrad,
+    /// `(y, u)` with `y = log_softmax(x)`: `u - exp(y) sum(u)`, the VJP of
+    /// log-softmax in one pass.
+    LogSoftmaxGrad,
+    /// `(x [..., n], l [...], u [...])` with `l = logsumexp(x)`:
+    /// `u exp(x - l)`, the VJP of logsumexp in one pass.
+    LogsumexpGrad,
+    /// `(x, u)`: `rstd (u - mean(u) - y mean(u y))` with `y` and `rstd`
+    /// those of `Standardize` of `x` over the trailing `axes` axes: its
+    /// VJP (and JVP: the Jacobian is symmetric) in one pass.
+    StandardizeGrad {
+        axes: usize,
+        eps: f64,
+    },
     // The array API's primitives (`ops_math.rs`, `ops_index.rs`; kernels in
     // `kernels_ext.rs`).
     /// Elementwise `ln(1 + x)`, accurate near 0.
@@ -221,6 +237,10 @@ impl Prim {
             Prim::SoftmaxCrossEntropy | Prim::SoftmaxCrossEntropyGrad => "softmax_cross_entropy",
             Prim::Standardize { .. } => "standardize",
             Prim::GeluTanh | Prim::GeluTanhGrad => "gelu_tanh",
+            Prim::SoftmaxGrad => "softmax",
+            Prim::LogSoftmaxGrad => "log_softmax",
+            Prim::LogsumexpGrad => "logsumexp",
+            Prim::StandardizeGrad { .. } => "standardize",
             Prim::Log1p => "log1p",
             Prim::Expm1 => "expm1",
             Prim::Round(RoundMode::Floor) => "floor",
@@ -286,6 +306,10 @@ impl Prim {
             | Prim::Standardize { .. }
             | Prim::GeluTanh
             | Prim::GeluTanhGrad
+            | Prim::SoftmaxGrad
+            | Prim::LogSoftmaxGrad
+            | Prim::LogsumexpGrad
+            | Prim::StandardizeGrad { .. }
             | Prim::Log1p
             | Prim::Expm1
             | Prim::Pow
@@ -342,9 +366,15 @@ impl Prim {
             | Prim::MatMul
             | Prim::Take(_)
             | Prim::SoftmaxCrossEntropy
+            | Prim::SoftmaxGrad
+            | Prim::LogSoftmaxGrad
+            | Prim::StandardizeGrad { .. }
             | Prim::Pow
             | Prim::Rem => Some(2),
-            Prim::Select | Prim::IndexAdd(_) | Prim::SoftmaxCrossEntropyGrad => Some(3),
+            Prim::Select
+            | Prim::IndexAdd(_)
+            | Prim::SoftmaxCrossEntropyGrad
+            | Prim::LogsumexpGrad => Some(3),
             Prim::Concat(_) => None,
         }
     }
@@ -395,6 +425,10 @@ impl Prim {
             | Prim::Standardize { .. }
             | Prim::GeluTanh
             | Prim::GeluTanhGrad
+            | Prim::SoftmaxGrad
+            | Prim::LogSoftmaxGrad
+            | Prim::LogsumexpGrad
+            | Prim::StandardizeGrad { .. }
             | Prim::Log1p
             | Prim::Expm1
             | Prim::Round(_)
@@ -425,6 +459,10 @@ impl Prim {
             | Prim::Standardize { .. }
             | Prim::GeluTanh
             | Prim::GeluTanhGrad
+            | Prim::SoftmaxGrad
+            | Prim::LogSoftmaxGrad
+            | Prim::LogsumexpGrad
+            | Prim::StandardizeGrad { .. }
             | Prim::Log1p
             | Prim::Expm1
             | Prim::Round(_)

@@ -138,7 +138,11 @@ pub(crate) fn apply(
         | Prim::SoftmaxCrossEntropyGrad
         | Prim::Standardize { .. }
         | Prim::GeluTanh
-        | Prim::GeluTanhGrad => super::fused_rules::batch(prim, values, axes, size),
+        | Prim::GeluTanhGrad
+        | Prim::SoftmaxGrad
+        | Prim::LogSoftmaxGrad
+        | Prim::LogsumexpGrad
+        | Prim::StandardizeGrad { .. } => super::fused_rules::batch(prim, values, axes, size),
         // Operations along one axis: the batch goes in front and the axis
         // moves one along.
         Prim::ArgExtreme { axis, min } => {

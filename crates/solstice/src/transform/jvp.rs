@@ -178,7 +178,11 @@ pub(crate) fn rule(
         | Prim::SoftmaxCrossEntropyGrad
         | Prim::Standardize { .. }
         | Prim::GeluTanh
-        | Prim::GeluTanhGrad => super::fused_rules::jvp(prim, x, t, out),
+        | Prim::GeluTanhGrad
+        | Prim::SoftmaxGrad
+        | Prim::LogSoftmaxGrad
+        | Prim::LogsumexpGrad
+        | Prim::StandardizeGrad { .. } => super::fused_rules::jvp(prim, x, t, out),
         Prim::IndexAdd(_) => {
             if t[0].is_none() && t[2].is_none() {
                 return Ok(None);

@@ -151,7 +151,11 @@ fn rule(prim: &Prim, inputs: &[Array], output: &Array, ct: &Array) -> Result<Vec
         | Prim::SoftmaxCrossEntropyGrad
         | Prim::Standardize { .. }
         | Prim::GeluTanh
-        | Prim::GeluTanhGrad => super::fused_rules::vjp(prim, inputs, output, ct),
+        | Prim::GeluTanhGrad
+        | Prim::SoftmaxGrad
+        | Prim::LogSoftmaxGrad
+        | Prim::LogsumexpGrad
+        | Prim::StandardizeGrad { .. } => super::fused_rules::vjp(prim, inputs, output, ct),
         Prim::Log1p => one(ct.div(&x.add_scalar(1.0)?)?),
         Prim::Expm1 => one(ct.mul(&output.add_scalar(1.0)?)?),
         Prim::Pow => {

@@ -10,6 +10,7 @@ pub(crate) trait Float:
     + PartialOrd
     + std::fmt::Debug
     + std::ops::Add<Output = Self>
+    + std::ops::AddAssign
     + std::ops::Sub<Output = Self>
     + std::ops::Mul<Output = Self>
     + std::ops::Div<Output = Self>

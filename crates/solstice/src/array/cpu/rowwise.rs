@@ -245,3 +245,180 @@ fn check_labels(labels: &[i64], n: usize) -> Result<()> {
     }
     Ok(())
 }
+
+/// The fused VJPs of the row-wise primitives: each reads its inputs once
+/// from memory and writes its result once (the passes after the first run
+/// over a row in cache).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum GradOp {
+    /// `(y, u)`: `y (u - sum(u y))`.
+    Softmax,
+    /// `(y, u)`: `u - exp(y) sum(u)`.
+    LogSoftmax,
+    /// `(x, l, u)`, `l` and `u` one value per row: `u exp(x - l)`.
+    Logsumexp,
+    /// `(x, u)`: `rstd (u - mean(u) - y mean(u y))`, with `y` and `rstd`
+    /// those of `(x - mean) / sqrt(var + eps)` over the row.
+    Normalize { eps: f64 },
+}
+
+impl GradOp {
+    fn name(self) -> &'static str {
+        match self {
+            GradOp::Softmax => "softmax",
+            GradOp::LogSoftmax => "log_softmax",
+            GradOp::Logsumexp => "logsumexp",
+            GradOp::Normalize { .. } => "layer_norm",
+        }
+    }
+}
+
+/// `op` over rows of `n` elements of `xs[0]` (the last axis; for
+/// `Normalize`, the product of the trailing axes). The other inputs have
+/// `xs[0]`'s shape, except `Logsumexp`'s `l` and `u`, which have one value
+/// per row. Gives `None` for other dtypes than f32 and f64.
+pub(crate) fn rowwise_grad(op: GradOp, xs: &[&Tensor], n: usize) -> Result<Option<Tensor>> {
+    let dtype = xs[0].dtype();
+    if xs.iter().any(|x| x.dtype() != dtype) {
+        return Ok(None);
+    }
+    match dtype {
+        candle_core::DType::F32 => run_grad::<f32>(op, xs, n),
+        candle_core::DType::F64 => run_grad::<f64>(op, xs, n),
+        _ => Ok(None),
+    }
+}
+
+fn run_grad<T: Float>(op: GradOp, xs: &[&Tensor], n: usize) -> Result<Option<Tensor>> {
+    let dims = xs[0].dims().to_vec();
+    let total = xs[0].elem_count();
+    let rows = total.checked_div(n).unwrap_or(0);
+    for (i, x) in xs.iter().enumerate().skip(1) {
+        let want = if op == GradOp::Logsumexp { rows } else { total };
+        if x.elem_count() != want {
+            return Err(Error::internal(format!(
+                "{} gradient: input {i} has shape {:?} for rows of {n} in {dims:?}",
+                op.name(),
+                x.dims()
+            )));
+        }
+    }
+    // Every input is read in place where it is contiguous (several read
+    // guards at once, as the binary kernels take).
+    let guards: Vec<_> = xs.iter().map(|x| x.storage_and_layout()).collect();
+    let mut inputs = Vec::with_capacity(xs.len());
+    for (storage, layout) in &guards {
+        let candle_core::Storage::Cpu(cpu) = &**storage else {
+            return Ok(None);
+        };
+        let Some(data) = T::slice(cpu) else {
+            return Ok(None);
+        };
+        inputs.push(contiguous(data, layout)?);
+    }
+    let out = alloc::filled(op.name(), total, |out| {
+        if n == 0 {
+            return;
+        }
+        for_rows(out, n, total * xs.len(), |first, chunk| {
+            let mut scratch = vec![T::ZERO; n];
+            for (i, o) in chunk.chunks_mut(n).enumerate() {
+                let r = first + i;
+                let row = |k: usize| &inputs[k][r * n..(r + 1) * n];
+                match op {
+                    GradOp::Softmax => softmax_grad(row(0), row(1), o),
+                    GradOp::LogSoftmax => log_softmax_grad(row(0), row(1), o, &mut scratch),
+                    GradOp::Logsumexp => {
+                        logsumexp_grad(row(0), inputs[1][r], inputs[2][r], o, &mut scratch)
+                    }
+                    GradOp::Normalize { eps } => {
+                        normalize_grad(row(0), row(1), T::of(eps), o, &mut scratch)
+                    }
+                }
+            }
+        });
+    })?;
+    tensor(out, &dims).map(Some)
+}
+
+/// `sum(a b)`: eight lanes over blocks of 256, blocks summed pairwise.
+fn dot<T: Float>(a: &[T], b: &[T]) -> T {
+    const BLOCK: usize = 256;
+    if a.len() > BLOCK {
+        let half = (a.len() / 2).next_multiple_of(8);
+        return dot(&a[..half], &b[..half]) + dot(&a[half..], &b[half..]);
+    }
+    let mut lanes = [T::ZERO; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (p, q) in ca.zip(cb) {
+        for k in 0..8 {
+            lanes[k] += p[k] * q[k];
+        }
+    }
+    let mut rest = T::ZERO;
+    for (&p, &q) in ra.iter().zip(rb) {
+        rest += p * q;
+    }
+    let l = [
+        lanes[0] + lanes[1],
+        lanes[2] + lanes[3],
+        lanes[4] + lanes[5],
+        lanes[6] + lanes[7],
+    ];
+    (l[0] + l[1]) + (l[2] + l[3]) + rest
+}
+
+fn softmax_grad<T: Float>(y: &[T], u: &[T], out: &mut [MaybeUninit<T>]) {
+    let d = dot(y, u);
+    for ((o, &p), &q) in out.iter_mut().zip(y).zip(u) {
+        o.write(p * (q - d));
+    }
+}
+
+fn log_softmax_grad<T: Float>(y: &[T], u: &[T], out: &mut [MaybeUninit<T>], scratch: &mut [T]) {
+    let s = super::reduce::along(ReduceOp::Sum, u);
+    T::exp_into(y, as_uninit(scratch));
+    for ((o, &e), &q) in out.iter_mut().zip(scratch.iter()).zip(u) {
+        o.write(q - e * s);
+    }
+}
+
+fn logsumexp_grad<T: Float>(x: &[T], l: T, u: T, out: &mut [MaybeUninit<T>], scratch: &mut [T]) {
+    for (s, &v) in scratch.iter_mut().zip(x) {
+        *s = v - l;
+    }
+    exp_in_place(as_uninit(scratch));
+    for (o, &e) in out.iter_mut().zip(scratch.iter()) {
+        o.write(u * e);
+    }
+}
+
+fn normalize_grad<T: Float>(
+    x: &[T],
+    u: &[T],
+    eps: T,
+    out: &mut [MaybeUninit<T>],
+    centred: &mut [T],
+) {
+    let count = T::of(x.len() as f64);
+    let mean = super::reduce::along(ReduceOp::Sum, x) / count;
+    for (c, &v) in centred.iter_mut().zip(x) {
+        *c = v - mean;
+    }
+    let var = dot(centred, centred) / count;
+    let rstd = T::ONE / (var + eps).sqrt();
+    let mean_u = super::reduce::along(ReduceOp::Sum, u) / count;
+    // mean(u y), with y = centred * rstd.
+    let mean_uy = dot(u, centred) / count * rstd;
+    for ((o, &c), &q) in out.iter_mut().zip(centred.iter()).zip(u) {
+        o.write(rstd * (q - mean_u - c * rstd * mean_uy));
+    }
+}
+
+/// A slice of initialised values viewed as `MaybeUninit`, to be written.
+fn as_uninit<T>(s: &mut [T]) -> &mut [MaybeUninit<T>] {
+    // SAFETY: `MaybeUninit<T>` has `T`'s layout, and every element is
+    // initialised, so the view is sound; writes through it keep it so.
+    unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len()) }
+}
