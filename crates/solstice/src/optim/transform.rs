@@ -207,6 +207,9 @@ pub struct DecayState {
     pub count: Option<Array>,
 }
 
+/// The weight decay of one fused step, and whether each array slot has it.
+pub(crate) type DecayPlan = (Hyper, Vec<bool>);
+
 /// Adds `weight_decay * params` to the updates: `optax.add_decayed_weights`.
 #[derive(Clone, Debug)]
 pub struct AddDecayedWeights {
@@ -243,7 +246,7 @@ impl AddDecayedWeights {
         &self,
         updates: &T,
         state: &DecayState,
-    ) -> Result<(Option<(Hyper, Vec<bool>)>, DecayState)> {
+    ) -> Result<(Option<DecayPlan>, DecayState)> {
         let next = DecayState {
             count: state.count.as_ref().map(safe_increment).transpose()?,
         };
