@@ -11,6 +11,11 @@ Writes three fixtures (float32):
   `jax.tree.leaves` order, concatenated into one list per tree with the
   leaves' paths, dtypes and shapes given once per case. A non-finite gradient is
   recorded as where to put it, since JSON has no NaN.
+- `optim_gpt.json`: the same kind of runs on a GPT block with a tied head
+  (`TiedGpt`: token embedding, one pre-LayerNorm transformer block of
+  `LayerNorm`, `MultiheadAttention` and `MLP`, and a bias-free head whose
+  weight `eqx.nn.Shared` ties to the embedding), built from key 0 at tiny
+  sizes (VOCAB=3, DIM=4, 2 heads of query/key and value size 1, MLP width 4).
 - `optim_schedules.json`: every schedule at counts 0..12.
 - `optim_tied.json`: one AdamW step on the seed LM at its full size
   (VOCAB=11, DIM=6) from key 0, with the Equinox model's leaves, so that a
@@ -38,6 +43,7 @@ import fixture_io as fx  # noqa: E402
 
 SEED = 0
 SMALL = (3, 2)  # VOCAB, DIM of the model the optimisers run on
+GPT_VOCAB, GPT_DIM, GPT_HEADS, GPT_WIDTH = 3, 4, 2, 4
 FULL = (11, 6)  # the seed LM's size
 STEPS = 5
 SEQ = 6
@@ -57,6 +63,54 @@ class LanguageModel(eqx.Module):
     def __call__(self, tokens):
         embedding, linear = self.shared()
         return jax.vmap(linear)(jax.vmap(embedding)(tokens))
+
+
+class Block(eqx.Module):
+    """A pre-LayerNorm transformer block on a `[seq, dim]` sequence."""
+
+    ln1: eqx.nn.LayerNorm
+    attn: eqx.nn.MultiheadAttention
+    ln2: eqx.nn.LayerNorm
+    mlp: eqx.nn.MLP
+
+    def __init__(self, key):
+        k1, k2 = jax.random.split(key)
+        self.ln1 = eqx.nn.LayerNorm(GPT_DIM)
+        self.attn = eqx.nn.MultiheadAttention(GPT_HEADS, GPT_DIM, qk_size=1, vo_size=1, key=k1)
+        self.ln2 = eqx.nn.LayerNorm(GPT_DIM)
+        self.mlp = eqx.nn.MLP(GPT_DIM, GPT_DIM, GPT_WIDTH, 1, key=k2)
+
+    def __call__(self, x):
+        h = jax.vmap(self.ln1)(x)
+        x = x + self.attn(h, h, h)
+        h = jax.vmap(self.ln2)(x)
+        return x + jax.vmap(self.mlp)(h)
+
+
+class TiedGpt(eqx.Module):
+    """Token embedding, one block and a bias-free head whose weight is tied
+    to the embedding."""
+
+    shared: eqx.nn.Shared
+    block: Block
+
+    def __init__(self, key):
+        kt, kb, kh = jax.random.split(key, 3)
+        wte = eqx.nn.Embedding(GPT_VOCAB, GPT_DIM, key=kt)
+        head = eqx.nn.Linear(GPT_DIM, GPT_VOCAB, use_bias=False, key=kh)
+        self.shared = eqx.nn.Shared((wte, head), lambda p: p[1].weight, lambda p: p[0].weight)
+        self.block = Block(kb)
+
+    def __call__(self, tokens):
+        wte, head = self.shared()
+        h = self.block(jax.vmap(wte)(tokens))
+        return jax.vmap(head)(h)
+
+
+MODELS = {
+    "lm": (lambda: LanguageModel(*SMALL, jax.random.key(SEED)), SMALL[0]),
+    "gpt": (lambda: TiedGpt(jax.random.key(SEED)), GPT_VOCAB),
+}
 
 
 def loss_fn(model, tokens, targets):
@@ -149,12 +203,12 @@ def poison(grads, value):
     return jax.tree.map(lambda x: bad if x is first else x, grads)
 
 
-def run(name, opt, spec, steps=STEPS, nonfinite=None, set_lr=None, micro=1):
-    """`steps` optimiser steps; `nonfinite` maps a step to the value put in
-    its gradient; `set_lr` maps a step to the injected learning rate set
-    before it."""
-    vocab, dim = SMALL
-    model = LanguageModel(vocab, dim, jax.random.key(SEED))
+def run(name, opt, spec, steps=STEPS, nonfinite=None, set_lr=None, micro=1, model="lm"):
+    """`steps` optimiser steps on `MODELS[model]`; `nonfinite` maps a step
+    to the value put in its gradient; `set_lr` maps a step to the injected
+    learning rate set before it."""
+    make, vocab = MODELS[model]
+    model = make()
     params = eqx.filter(model, eqx.is_inexact_array)
     state = opt.init(params)
     record = {
@@ -354,6 +408,61 @@ def transform_cases():
     ]
 
 
+def gpt_cases():
+    """The optimisers, transforms and wrappers that matter most for a GPT,
+    on the tied GPT block."""
+    wcd = optax.warmup_cosine_decay_schedule(0.0, 0.01, 2, 5, 0.001)
+    return [
+        run(
+            "gpt_recipe",
+            optax.chain(
+                optax.clip_by_global_norm(0.5),
+                optax.adamw(wcd, b2=0.95, weight_decay=0.1, mask=ndim2),
+            ),
+            "chain(clip_by_global_norm(0.5), adamw(warmup_cosine_decay_schedule(0, 0.01, 2, 5, "
+            "0.001), b2=0.95, weight_decay=0.1, mask=ndim >= 2))",
+            model="gpt",
+        ),
+        run("adam", optax.adam(0.01), "adam(0.01)", model="gpt"),
+        run(
+            "sgd_momentum",
+            optax.sgd(0.1, momentum=0.9),
+            "sgd(0.1, momentum=0.9)",
+            model="gpt",
+        ),
+        run("lion", optax.lion(0.001), "lion(0.001)", model="gpt"),
+        run(
+            "adafactor_factored",
+            optax.adafactor(0.01, min_dim_size_to_factor=2, momentum=0.9),
+            "adafactor(0.01, min_dim_size_to_factor=2, momentum=0.9)",
+            model="gpt",
+        ),
+        run(
+            "multi_steps",
+            optax.MultiSteps(optax.adamw(0.01), every_k_schedule=3),
+            "MultiSteps(adamw(0.01), every_k_schedule=3), 15 micro-steps",
+            micro=3,
+            model="gpt",
+        ),
+        run(
+            "apply_if_finite",
+            optax.apply_if_finite(optax.adam(0.01), max_consecutive_errors=2),
+            "apply_if_finite(adam(0.01), max_consecutive_errors=2); NaN in the gradient "
+            "of step 1, +inf in step 2",
+            nonfinite={1: "nan", 2: "inf"},
+            model="gpt",
+        ),
+        run(
+            "inject_adam",
+            optax.inject_hyperparams(optax.adam)(learning_rate=0.01),
+            "inject_hyperparams(adam)(learning_rate=0.01); learning rate set to 0.003 "
+            "before step 2",
+            set_lr={2: 0.003},
+            model="gpt",
+        ),
+    ]
+
+
 SCHEDULES = {
     "constant": ("constant_schedule(0.3)", optax.constant_schedule(0.3)),
     "linear": ("linear_schedule(0.1, 0.02, 7, 2)", optax.linear_schedule(0.1, 0.02, 7, 2)),
@@ -435,6 +544,7 @@ def write(out_dir):
         m = fx.meta(optax=optax.__version__)
         dump({"meta": m, "cases": optimiser_cases()}, out_dir, "optim.json")
         dump({"meta": m, "cases": transform_cases()}, out_dir, "optim_transforms.json")
+        dump({"meta": m, "cases": gpt_cases()}, out_dir, "optim_gpt.json")
         dump({"meta": m, "cases": schedule_cases()}, out_dir, "optim_schedules.json")
         dump({"meta": m, "cases": [tied_case()]}, out_dir, "optim_tied.json")
 

@@ -6,6 +6,8 @@
 mod common;
 
 use common::lm::LanguageModel;
+use common::optim as optim_fx;
+use common::optim::{Hook, arrays, case, check, fixture, with_leaves};
 use serde_json::Value;
 use solstice::optim::schedule::{
     constant_schedule, cosine_decay_schedule, exponential_decay, join_schedules, linear_schedule,
@@ -14,122 +16,15 @@ use solstice::optim::schedule::{
 use solstice::optim::{self, GradientTransformation, Mask, MultiSteps};
 use solstice::random::Key;
 use solstice::tree::{KeyPath, spec_like, tree_at_with, tree_leaves, tree_slots};
-use solstice::{Array, DType, apply_updates};
-
-const RTOL: f64 = 1e-6;
-
-fn fixture(file: &str) -> Value {
-    let path = format!("{}/../../tests/fixtures/{file}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-}
-
-fn case<'a>(fx: &'a Value, name: &str) -> &'a Value {
-    fx["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no case {name}"))
-}
-
-fn shape(m: &Value) -> Vec<usize> {
-    m["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_u64().unwrap() as usize)
-        .collect()
-}
-
-/// Splits a flat list into arrays by the leaves' metadata.
-fn arrays(flat: &Value, meta: &Value) -> Vec<Array> {
-    let data: Vec<f64> = flat
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap())
-        .collect();
-    let mut at = 0;
-    let mut out = Vec::new();
-    for m in meta.as_array().unwrap() {
-        let s = shape(m);
-        let n: usize = s.iter().product();
-        let chunk = &data[at..at + n];
-        at += n;
-        out.push(
-            match m["dtype"].as_str().unwrap() {
-                "float32" => Array::from_vec(chunk.iter().map(|&x| x as f32).collect(), &s),
-                "int32" => Array::from_vec(chunk.iter().map(|&x| x as i32).collect(), &s),
-                "bool" => Array::from_vec(chunk.iter().map(|&x| x as u8).collect(), &s),
-                d => panic!("dtype {d}"),
-            }
-            .unwrap(),
-        );
-    }
-    assert_eq!(at, data.len(), "metadata covers the data");
-    out
-}
-
-/// `template` with its array leaves (not its holes) replaced in order.
-fn with_leaves<T: solstice::Tree>(template: &T, leaves: &[Array]) -> T {
-    let mut i = 0;
-    solstice::tree::tree_map(template, |_, a| {
-        if a.is_hole() {
-            return Ok(a.clone());
-        }
-        i += 1;
-        Ok(leaves[i - 1].clone())
-    })
-    .unwrap()
-}
-
-/// Asserts the leaves equal optax's to `RTOL` relative (with an absolute
-/// floor of `RTOL * 1e-3` for values that cancel to near zero).
-#[track_caller]
-fn check(actual: &[Array], flat: &Value, meta: &Value, what: &str) {
-    let expected = arrays(flat, meta);
-    let paths: Vec<&str> = meta
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["path"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        actual.len(),
-        expected.len(),
-        "{what}: number of leaves ({paths:?})"
-    );
-    for ((a, e), path) in actual.iter().zip(&expected).zip(&paths) {
-        assert_eq!(a.shape(), e.shape(), "{what} {path}: shape");
-        let kind = |d: DType| {
-            if d == DType::U8 {
-                "bool"
-            } else {
-                d.short_name()
-            }
-        };
-        assert_eq!(kind(a.dtype()), kind(e.dtype()), "{what} {path}: dtype");
-        let (av, ev) = (a.to_vec::<f64>().unwrap(), e.to_vec::<f64>().unwrap());
-        for (i, (x, y)) in av.iter().zip(&ev).enumerate() {
-            let tol = RTOL * y.abs().max(1e-3);
-            assert!(
-                (x - y).abs() <= tol,
-                "{what} {path}[{i}]: solstice {x}, optax {y} (relative error {:.2e})",
-                (x - y).abs() / y.abs()
-            );
-        }
-    }
-}
+use solstice::{Array, apply_updates};
 
 fn small_model() -> LanguageModel {
     LanguageModel::new(3, 2, Key::new(0)).unwrap()
 }
 
-type Hook<'a, S> = &'a mut dyn FnMut(usize, &mut S);
-
-/// Runs the case's steps with `opt` and checks each against optax.
+/// Runs the case on the small seed LM.
 fn run<G: GradientTransformation<LanguageModel>>(fx: &Value, name: &str, opt: G) {
-    run_with(fx, name, opt, &mut |_, _| {})
+    optim_fx::run(fx, name, small_model(), opt)
 }
 
 fn run_with<G: GradientTransformation<LanguageModel>>(
@@ -138,63 +33,7 @@ fn run_with<G: GradientTransformation<LanguageModel>>(
     opt: G,
     before_step: Hook<'_, G::State>,
 ) {
-    let c = case(fx, name);
-    let (pm, sm) = (&c["params_meta"], &c["state_meta"]);
-    let model = small_model();
-    // The same key gives Equinox's initial model.
-    check(
-        &tree_leaves(&model),
-        &c["init_params"],
-        pm,
-        &format!("{name} init params"),
-    );
-    let mut params = model;
-    let mut state = opt.init(&params).unwrap();
-    check(
-        &tree_leaves(&state),
-        &c["init_state"],
-        sm,
-        &format!("{name} init state"),
-    );
-    for (s, step) in c["steps"].as_array().unwrap().iter().enumerate() {
-        let mut g = arrays(&step["grads"], pm);
-        if let Some(v) = c["nonfinite"][s.to_string()].as_str() {
-            let bad = if v == "nan" {
-                f32::NAN
-            } else {
-                v.parse::<f32>().unwrap()
-            };
-            let mut data = g[0].to_vec::<f32>().unwrap();
-            data[0] = bad;
-            g[0] = Array::from_vec(data, g[0].shape()).unwrap();
-        }
-        let grads = with_leaves(&params, &g);
-        before_step(s, &mut state);
-        let what = format!("{name} step {s}");
-        let (updates, next) = opt
-            .update(&grads, &state, Some(&params))
-            .unwrap_or_else(|e| panic!("{what}: {e}"));
-        check(
-            &tree_leaves(&updates),
-            &step["updates"],
-            pm,
-            &format!("{what} updates"),
-        );
-        params = apply_updates(&params, &updates).unwrap();
-        check(
-            &tree_leaves(&params),
-            &step["params"],
-            pm,
-            &format!("{what} params"),
-        );
-        state = next;
-        check(
-            &tree_leaves(&state),
-            &step["state"],
-            sm,
-            &format!("{what} state"),
-        );
-    }
+    optim_fx::run_with(fx, name, small_model(), opt, before_step)
 }
 
 fn ndim2() -> Mask {

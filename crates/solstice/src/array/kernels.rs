@@ -6,6 +6,7 @@
 use candle_core::Tensor;
 
 use super::DType;
+use super::cpu::adam::adam_update;
 use super::cpu::binary::{BinaryOp, binary};
 use super::cpu::reduce::{ReduceOp, reduce};
 use super::cpu::rowwise::{
@@ -89,7 +90,10 @@ pub(crate) fn eval(prim: &Prim, xs: &[&Tensor]) -> Result<Tensor> {
         Prim::MatMul => matmul(x, xs[1])?,
         Prim::Take(axis) => {
             let indices = checked_indices("take", xs[1], x.dims()[*axis], *axis)?;
-            x.contiguous()?.index_select(&indices, *axis)?
+            match leading_run(x, &indices, *axis)? {
+                Some(start) => x.narrow(0, start, indices.elem_count())?,
+                None => x.contiguous()?.index_select(&indices, *axis)?,
+            }
         }
         Prim::IndexAdd(axis) => {
             let indices = checked_indices("index_add", xs[1], x.dims()[*axis], *axis)?;
@@ -143,6 +147,7 @@ pub(crate) fn eval(prim: &Prim, xs: &[&Tensor]) -> Result<Tensor> {
             let op = GradOp::Normalize { eps: *eps };
             fused(rowwise_grad(op, xs, row)?, prim)?
         }
+        Prim::AdamUpdate => fused(adam_update(xs, &broadcast_all(xs)?)?, prim)?,
     };
     Ok(out)
 }
@@ -293,6 +298,19 @@ fn checked_indices(op: &str, indices: &Tensor, len: usize, axis: usize) -> Resul
         )));
     }
     Ok(indices)
+}
+
+/// The first index when `indices` are a run `k, k + 1, ...` of whole rows
+/// of a contiguous `x` along its first axis: that take is a view of `x`
+/// (no copy), as the fused optimiser steps' stacked outputs are read.
+fn leading_run(x: &Tensor, indices: &Tensor, axis: usize) -> Result<Option<usize>> {
+    if axis != 0 || !x.is_contiguous() || indices.elem_count() == 0 {
+        return Ok(None);
+    }
+    let values = indices.to_vec1::<i64>()?;
+    let start = values[0];
+    let run = values.iter().zip(start..).all(|(&v, k)| v == k);
+    Ok(run.then_some(start as usize))
 }
 
 fn broadcast_all(xs: &[&Tensor]) -> Result<Vec<usize>> {

@@ -14,6 +14,7 @@
 //!   [`Shared`](crate::nn::Shared)). A hole has no shape and no data, and using
 //!   it as a number is an error that says how to get the real value.
 
+pub(crate) mod adam;
 mod cpu;
 mod dtype;
 mod einsum;

@@ -159,6 +159,13 @@ pub(crate) enum Prim {
     },
     /// Its inputs joined along the axis; other dimensions are equal.
     Concat(usize),
+    /// One Adam(W) step of a leaf in one pass (kernel in
+    /// `array/cpu/adam.rs`, rules in `transform/adam_rules.rs`):
+    /// `(g, mu, nu, p, a1, b1, a2, b2, c1, c2, eps, eps_root, wd, s)`,
+    /// broadcast together, give `[3, ...]` stacking `m = a1 g + b1 mu`,
+    /// `v = a2 g² + b2 nu` and `s (m / c1 / (sqrt(v / c2 + eps_root) + eps)
+    /// + wd p)`.
+    AdamUpdate,
 }
 
 /// How [`Prim::Round`] rounds.
@@ -254,6 +261,7 @@ impl Prim {
             Prim::Argsort { .. } => "argsort",
             Prim::Cumsum { .. } => "cumsum",
             Prim::Concat(_) => "concatenate",
+            Prim::AdamUpdate => "adam_update",
         }
     }
 
@@ -316,7 +324,8 @@ impl Prim {
             | Prim::Rem
             | Prim::Min(_)
             | Prim::Cumsum { .. }
-            | Prim::Concat(_) => true,
+            | Prim::Concat(_)
+            | Prim::AdamUpdate => true,
         }
     }
 
@@ -375,6 +384,7 @@ impl Prim {
             | Prim::IndexAdd(_)
             | Prim::SoftmaxCrossEntropyGrad
             | Prim::LogsumexpGrad => Some(3),
+            Prim::AdamUpdate => Some(14),
             Prim::Concat(_) => None,
         }
     }
@@ -436,7 +446,8 @@ impl Prim {
             | Prim::ArgExtreme { .. }
             | Prim::Argsort { .. }
             | Prim::Cumsum { .. }
-            | Prim::Concat(_) => false,
+            | Prim::Concat(_)
+            | Prim::AdamUpdate => false,
         }
     }
 
@@ -466,7 +477,8 @@ impl Prim {
             | Prim::Log1p
             | Prim::Expm1
             | Prim::Round(_)
-            | Prim::Pow => true,
+            | Prim::Pow
+            | Prim::AdamUpdate => true,
             Prim::Neg
             | Prim::Abs
             | Prim::Sign

@@ -4,7 +4,7 @@ use super::base::{GradientTransformation, concrete_bool, safe_increment, tree_se
 use crate::Module;
 use crate::array::{Array, CmpOp, DType};
 use crate::error::{Error, Result};
-use crate::tree::{Tree, full_like_dtype, tree_map_n, zeros_like};
+use crate::tree::{Tree, full_like_dtype, tree_map_n};
 
 /// The state of [`MultiSteps`] (optax's `MultiStepsState`).
 #[derive(Module)]
@@ -22,7 +22,8 @@ pub struct MultiStepsState<T: Tree, S: Tree> {
 /// Gradient accumulation: `optax.MultiSteps`. The inner optimiser steps
 /// once every `every_k` calls, on the running mean of the gradients of the
 /// micro-steps (`acc + (g - acc) / (n + 1)`, optax's formula); the calls
-/// in between return zero updates.
+/// in between return zero updates, as optax's `0 * inner_update` (NaN where
+/// the inner update of the mean so far is not finite).
 ///
 /// # Examples
 ///
@@ -140,13 +141,19 @@ impl<T: Tree, G: GradientTransformation<T>> GradientTransformation<T> for MultiS
                 Ok((u, state))
             }
             Some(false) => {
+                // optax returns `emit * inner_update` here, so the inner
+                // step runs on every micro-step (its state is dropped): the
+                // zeros are NaN where the inner update is not finite.
+                let (u, _) =
+                    self.inner
+                        .update(&acc_like_updates, &state.inner_opt_state, params)?;
                 let state = MultiStepsState {
                     mini_step,
                     gradient_step,
                     inner_opt_state: state.inner_opt_state.clone(),
                     acc_grads: acc,
                 };
-                Ok((zeros_like(updates)?, state))
+                Ok((tree_map_n(&[&u], |_, x| x[0].mul_scalar(0.0))?, state))
             }
             None => {
                 // Traced (under `vmap`): take the inner step and select, as

@@ -8,9 +8,10 @@ use super::transform::{
     scale_by_learning_rate,
 };
 use crate::Module;
+use crate::array::adam::{AdamScalars, adam_update};
 use crate::array::{Array, DType};
 use crate::error::Result;
-use crate::tree::{Tree, tree_map_n, zeros_like};
+use crate::tree::{Tree, tree_map, tree_map_n, tree_slots, zeros_like};
 
 /// The state of [`scale_by_adam`] (optax's `ScaleByAdamState`): the count
 /// and the two moments, with the parameters' type and holes.
@@ -118,6 +119,9 @@ impl<T: Tree> GradientTransformation<T> for ScaleByAdam {
         state: &AdamState<T>,
         _: Option<&T>,
     ) -> Result<(T, AdamState<T>)> {
+        if let Some(out) = self.fused(updates, state, None, &Hyper::Const(1.0))? {
+            return Ok(out);
+        }
         let (m1, m2) = (
             Moment {
                 decay: self.b1.clone(),
@@ -160,6 +164,104 @@ impl<T: Tree> GradientTransformation<T> for ScaleByAdam {
             mu_hat.div(&root.sqrt()?.add(&self.eps.to_array(dt)?)?)
         })?;
         Ok((u, AdamState { count, mu, nu }))
+    }
+}
+
+/// The weight decay of a fused step: its value, whether each array slot is
+/// decayed, and the parameters.
+type FusedDecay<'a, T> = (&'a Hyper, &'a [bool], &'a T);
+
+impl ScaleByAdam {
+    /// This step, followed by `wd * params` where `decay` says and a scaling
+    /// by `scale`, as one fused pass per leaf (`array/adam.rs`). The results
+    /// are those of the composed transformations, bit for bit. `None` where
+    /// it does not apply (Nesterov; trees of other structures; leaves of
+    /// mixed or integer dtypes), so the caller composes the step.
+    fn fused<T: Tree>(
+        &self,
+        updates: &T,
+        state: &AdamState<T>,
+        decay: Option<FusedDecay<'_, T>>,
+        scale: &Hyper,
+    ) -> Result<Option<(T, AdamState<T>)>> {
+        if self.nesterov {
+            return Ok(None);
+        }
+        let structure = updates.structure();
+        let same = |t: &T| structure.same_treedef(&t.structure());
+        if !same(&state.mu) || !same(&state.nu) || decay.is_some_and(|(_, _, p)| !same(p)) {
+            return Ok(None);
+        }
+        let column = |t: &T| -> Vec<Array> { tree_slots(t).into_iter().map(|(_, a)| a).collect() };
+        let (g, mu, nu) = (column(updates), column(&state.mu), column(&state.nu));
+        let params = decay.map(|(_, _, p)| column(p));
+        let decayed = |k: usize| -> Option<&Array> {
+            let (_, flags, _) = decay?;
+            let p = &params.as_ref()?[k];
+            (flags.get(k) == Some(&true) && !p.is_hole()).then_some(p)
+        };
+        let live = |k: usize| !(g[k].is_hole() || mu[k].is_hole() || nu[k].is_hole());
+        for k in (0..g.len()).filter(|&k| live(k)) {
+            let dt = g[k].dtype();
+            let one_dtype = mu[k].dtype() == dt
+                && nu[k].dtype() == dt
+                && decayed(k).is_none_or(|p| p.dtype() == dt);
+            if !matches!(dt, DType::F32 | DType::F64) || !one_dtype {
+                return Ok(None);
+            }
+        }
+        let (m1, m2) = (
+            Moment {
+                decay: self.b1.clone(),
+            },
+            Moment {
+                decay: self.b2.clone(),
+            },
+        );
+        let count = safe_increment(&state.count)?;
+        let (c1, c2) = (m1.correction(&count)?, m2.correction(&count)?);
+        let mut scalars: Vec<(DType, AdamScalars)> = Vec::new();
+        let mut out = Vec::with_capacity(g.len());
+        for k in 0..g.len() {
+            if !live(k) {
+                out.push((g[k].clone(), mu[k].clone(), nu[k].clone()));
+                continue;
+            }
+            let dt = g[k].dtype();
+            if !scalars.iter().any(|(d, _)| *d == dt) {
+                let s = [
+                    self.b1.one_minus(dt)?,
+                    self.b1.to_array(dt)?,
+                    self.b2.one_minus(dt)?,
+                    self.b2.to_array(dt)?,
+                    c1.astype(dt)?,
+                    c2.astype(dt)?,
+                    self.eps.to_array(dt)?,
+                    self.eps_root.to_array(dt)?,
+                    scale.to_array(dt)?,
+                ];
+                scalars.push((dt, s));
+            }
+            let s = &scalars.iter().find(|(d, _)| *d == dt).expect("cached").1;
+            let wd = match (decay, decayed(k)) {
+                (Some((wd, _, _)), Some(p)) => Some((p, wd.to_array(dt)?)),
+                _ => None,
+            };
+            let (m, v, u) =
+                adam_update(&g[k], &mu[k], &nu[k], wd.as_ref().map(|(p, w)| (*p, w)), s)?;
+            out.push((u, m, v));
+        }
+        let rebuild = |t: &T, pick: &dyn Fn(&(Array, Array, Array)) -> Array| -> Result<T> {
+            let mut k = 0;
+            tree_map(t, |_, _| {
+                k += 1;
+                Ok(pick(&out[k - 1]))
+            })
+        };
+        let u = rebuild(updates, &|o| o.0.clone())?;
+        let mu = rebuild(&state.mu, &|o| o.1.clone())?;
+        let nu = rebuild(&state.nu, &|o| o.2.clone())?;
+        Ok(Some((u, AdamState { count, mu, nu })))
     }
 }
 
@@ -255,6 +357,10 @@ impl<T: Tree> GradientTransformation<T> for Adam {
         state: &Self::State,
         params: Option<&T>,
     ) -> Result<(T, Self::State)> {
+        let (step, lr_state) = self.lr.step(&state.1)?;
+        if let Some((u, adam)) = self.adam.fused(updates, &state.0, None, &step)? {
+            return Ok((u, (adam, lr_state)));
+        }
         Chain((&self.adam, &self.lr)).update(updates, state, params)
     }
 }
@@ -333,6 +439,16 @@ impl<T: Tree> GradientTransformation<T> for AdamW {
         state: &Self::State,
         params: Option<&T>,
     ) -> Result<(T, Self::State)> {
+        if let Some(params) = params {
+            let (decay, decay_state) = self.decay.fused_parts(updates, &state.1)?;
+            let (step, lr_state) = self.lr.step(&state.2)?;
+            let decay = decay
+                .as_ref()
+                .map(|(wd, flags)| (wd, flags.as_slice(), params));
+            if let Some((u, adam)) = self.adam.fused(updates, &state.0, decay, &step)? {
+                return Ok((u, (adam, decay_state, lr_state)));
+            }
+        }
         Chain((&self.adam, &self.decay, &self.lr)).update(updates, state, params)
     }
 }

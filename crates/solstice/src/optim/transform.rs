@@ -7,7 +7,7 @@ use super::scalar::{Hyper, ScalarOrSchedule};
 use crate::Module;
 use crate::array::{Array, CmpOp};
 use crate::error::Result;
-use crate::tree::{Tree, global_norm, tree_map_n, zeros_like};
+use crate::tree::{Tree, global_norm, tree_map_n, tree_slots, zeros_like};
 
 /// `h * g` for every array of `updates`, holes kept.
 pub(crate) fn scale_tree<T: Tree>(updates: &T, h: &Hyper) -> Result<T> {
@@ -106,6 +106,14 @@ impl ScaleByLearningRate {
     pub fn learning_rate(&self) -> &ScalarOrSchedule {
         &self.learning_rate
     }
+
+    /// The factor this step multiplies the updates by, and the next state.
+    pub(crate) fn step(&self, state: &LearningRateState) -> Result<(Hyper, LearningRateState)> {
+        let lr = self.learning_rate.at(state.count.as_ref())?;
+        let step = if self.flip_sign { lr.neg()? } else { lr };
+        let count = state.count.as_ref().map(safe_increment).transpose()?;
+        Ok((step, LearningRateState { count }))
+    }
 }
 
 impl<T: Tree> GradientTransformation<T> for ScaleByLearningRate {
@@ -126,10 +134,8 @@ impl<T: Tree> GradientTransformation<T> for ScaleByLearningRate {
         state: &LearningRateState,
         _: Option<&T>,
     ) -> Result<(T, LearningRateState)> {
-        let lr = self.learning_rate.at(state.count.as_ref())?;
-        let step = if self.flip_sign { lr.neg()? } else { lr };
-        let count = state.count.as_ref().map(safe_increment).transpose()?;
-        Ok((scale_tree(updates, &step)?, LearningRateState { count }))
+        let (step, next) = self.step(state)?;
+        Ok((scale_tree(updates, &step)?, next))
     }
 }
 
@@ -201,6 +207,9 @@ pub struct DecayState {
     pub count: Option<Array>,
 }
 
+/// The weight decay of one fused step, and whether each array slot has it.
+pub(crate) type DecayPlan = (Hyper, Vec<bool>);
+
 /// Adds `weight_decay * params` to the updates: `optax.add_decayed_weights`.
 #[derive(Clone, Debug)]
 pub struct AddDecayedWeights {
@@ -228,6 +237,33 @@ impl AddDecayedWeights {
     /// The mask, if the decay is restricted to some leaves.
     pub fn mask_ref(&self) -> Option<&Mask> {
         self.mask.as_ref()
+    }
+
+    /// What a fused step needs to decay `updates`: the weight decay now with,
+    /// for each array slot, whether it is decayed (`None` where the decay is
+    /// the constant 0), and the next state.
+    pub(crate) fn fused_parts<T: Tree>(
+        &self,
+        updates: &T,
+        state: &DecayState,
+    ) -> Result<(Option<DecayPlan>, DecayState)> {
+        let next = DecayState {
+            count: state.count.as_ref().map(safe_increment).transpose()?,
+        };
+        if let ScalarOrSchedule::Scalar(h) = &self.weight_decay
+            && h.is_const(0.0)
+        {
+            return Ok((None, next));
+        }
+        let wd = self.weight_decay.at(state.count.as_ref())?;
+        let flags = match &self.mask {
+            None => tree_slots(updates)
+                .iter()
+                .map(|(_, a)| !a.is_hole())
+                .collect(),
+            Some(mask) => mask.flags(updates)?,
+        };
+        Ok((Some((wd, flags)), next))
     }
 
     fn decay<T: Tree>(&self, updates: &T, params: &T, count: Option<&Array>) -> Result<T> {

@@ -49,33 +49,7 @@ pub(crate) fn apply(
         | Prim::Select
         | Prim::Pow
         | Prim::Rem => {
-            // A batched input moved to axis 0 is `[B, ...shape]`; an
-            // unbatched one broadcasts against it from the right, inside the
-            // kernel, without being copied. Logical shapes may differ in rank
-            // (the kernels broadcast numpy-style), so batched inputs get
-            // size-1 axes after the batch axis up to the highest logical rank.
-            let logical_rank = |v: &Array, a: &Option<usize>| v.rank() - usize::from(a.is_some());
-            let rank = values
-                .iter()
-                .zip(axes)
-                .map(|(v, a)| logical_rank(v, a))
-                .max()
-                .unwrap_or(0);
-            let moved = values
-                .iter()
-                .zip(axes)
-                .map(|(v, a)| {
-                    let x = front(v, *a)?;
-                    let missing = rank - logical_rank(v, a);
-                    if a.is_none() || missing == 0 {
-                        return Ok(x);
-                    }
-                    let mut shape = vec![size];
-                    shape.extend(std::iter::repeat_n(1, missing));
-                    shape.extend_from_slice(&x.shape()[1..]);
-                    x.reshape(&shape)
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let moved = broadcast_front(values, axes, size)?;
             let refs: Vec<&Array> = moved.iter().collect();
             Ok((bind(prim.clone(), &refs)?, Some(0)))
         }
@@ -174,6 +148,7 @@ pub(crate) fn apply(
             };
             Ok((bind(prim, &[&x])?, Some(0)))
         }
+        Prim::AdamUpdate => super::adam_rules::batch(values, axes, size),
         Prim::Concat(axis) => {
             let parts = values
                 .iter()
@@ -189,6 +164,41 @@ pub(crate) fn apply(
             Ok((bind(prim.clone(), &[&keys])?, Some(0)))
         }
     }
+}
+
+/// The inputs of an elementwise primitive that broadcasts, batched: a
+/// batched input moved to axis 0 is `[B, ...shape]`; an unbatched one
+/// broadcasts against it from the right, inside the kernel, without being
+/// copied. Logical shapes may differ in rank (the kernels broadcast
+/// numpy-style), so batched inputs get size-1 axes after the batch axis up
+/// to the highest logical rank.
+pub(crate) fn broadcast_front(
+    values: &[Array],
+    axes: &[Option<usize>],
+    size: usize,
+) -> Result<Vec<Array>> {
+    let logical_rank = |v: &Array, a: &Option<usize>| v.rank() - usize::from(a.is_some());
+    let rank = values
+        .iter()
+        .zip(axes)
+        .map(|(v, a)| logical_rank(v, a))
+        .max()
+        .unwrap_or(0);
+    values
+        .iter()
+        .zip(axes)
+        .map(|(v, a)| {
+            let x = front(v, *a)?;
+            let missing = rank - logical_rank(v, a);
+            if a.is_none() || missing == 0 {
+                return Ok(x);
+            }
+            let mut shape = vec![size];
+            shape.extend(std::iter::repeat_n(1, missing));
+            shape.extend_from_slice(&x.shape()[1..]);
+            x.reshape(&shape)
+        })
+        .collect::<Result<Vec<_>>>()
 }
 
 /// Moves the batch axis to the front; an unbatched value is left as it is.

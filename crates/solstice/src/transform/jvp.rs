@@ -130,6 +130,7 @@ pub(crate) fn rule(
                 .map(|tb| tb.mul(&super::vjp_rules::rem_slope(&x[0], &x[1])?))
                 .transpose()?,
         ]),
+        Prim::AdamUpdate => super::adam_rules::jvp(x, t),
         Prim::Concat(_) => {
             let parts = (0..x.len())
                 .map(&tangent_or_zeros)

@@ -10,6 +10,7 @@
 //! - `custom`: `custom_vjp`, a user's derivative as a primitive;
 //! - `updates`: `apply_updates`.
 
+mod adam_rules;
 mod batching;
 mod custom;
 mod fused_rules;

@@ -173,6 +173,7 @@ fn rule(prim: &Prim, inputs: &[Array], output: &Array, ct: &Array) -> Result<Vec
             },
             &[ct],
         )?),
+        Prim::AdamUpdate => super::adam_rules::vjp(inputs, ct),
         Prim::Concat(axis) => {
             let mut start = 0;
             let mut grads = Vec::with_capacity(inputs.len());

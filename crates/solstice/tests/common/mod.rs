@@ -3,6 +3,7 @@
 
 pub mod lm;
 pub mod ops;
+pub mod optim;
 
 use serde_json::Value;
 use solstice::{Array, DType};

@@ -9,6 +9,7 @@
 //! and offset views included), so a transpose or broadcast is never copied
 //! before a kernel reads it.
 
+pub(crate) mod adam;
 pub(crate) mod alloc;
 pub(crate) mod binary;
 mod float;
