@@ -126,7 +126,7 @@ impl Recording {
                         p.shape()
                     ))),
                     Some(g) => Ok(g),
-                    None => Array::zeros(p.shape(), p.dtype()),
+                    None => super::trace::zeros_like(p),
                 })
                 .transpose()
             })

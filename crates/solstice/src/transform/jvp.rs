@@ -24,7 +24,7 @@ pub(crate) fn rule(
     let tangent_or_zeros = |i: usize| -> Result<Array> {
         match &t[i] {
             Some(t) => Ok(t.clone()),
-            None => Array::zeros(x[i].shape(), x[i].dtype()),
+            None => super::trace::zeros_like(&x[i]),
         }
     };
     let scaled =
@@ -263,7 +263,7 @@ pub fn jvp<I: Tree, O: Tree>(
         }
         match unwrap_jvp(&frame, a) {
             (_, Some(t)) => Ok(t),
-            (p, None) => Array::zeros(p.shape(), p.dtype()),
+            (p, None) => super::trace::zeros_like(&p),
         }
     })?;
     Ok((primal_out, tangent_out))

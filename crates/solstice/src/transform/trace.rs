@@ -13,8 +13,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::array::Array;
 use crate::array::prim::Prim;
+use crate::array::{Array, Aval};
 use crate::error::{Error, Result};
 
 use super::{batching, grad::Tape};
@@ -41,6 +41,8 @@ pub(crate) enum TracerKind {
         primal: Array,
         tangent: Option<Array>,
     },
+    /// Only a shape and dtype, for `eval_shape`: no value exists.
+    Abstract,
 }
 
 impl Tracer {
@@ -48,7 +50,7 @@ impl Tracer {
     pub(crate) fn primal(&self) -> Option<&Array> {
         match &self.kind {
             TracerKind::Grad { primal, .. } | TracerKind::Jvp { primal, .. } => Some(primal),
-            TracerKind::Batch { .. } => None,
+            TracerKind::Batch { .. } | TracerKind::Abstract => None,
         }
     }
 
@@ -57,6 +59,7 @@ impl Tracer {
             TracerKind::Batch { .. } => "vmap",
             TracerKind::Grad { .. } => "grad",
             TracerKind::Jvp { .. } => "jvp",
+            TracerKind::Abstract => "eval_shape",
         }
     }
 }
@@ -65,6 +68,8 @@ pub(crate) enum FrameKind {
     Batch { size: usize },
     Grad { tape: RefCell<Tape> },
     Jvp,
+    /// `eval_shape`: primitives are answered by their shape rules alone.
+    Abstract,
 }
 
 pub(crate) struct Frame {
@@ -164,6 +169,7 @@ pub(crate) fn bind(prim: Prim, args: &[&Array]) -> Result<Array> {
         if let Prim::Custom(rule) = &prim {
             return (rule.forward)(args[0]);
         }
+        let aval = prim.abstract_eval(&avals(args))?;
         let tensors = args
             .iter()
             .map(|a| a.tensor(prim.name()))
@@ -175,7 +181,8 @@ pub(crate) fn bind(prim: Prim, args: &[&Array]) -> Result<Array> {
         });
         let out = crate::array::eval_kernel(&prim, &tensors)
             .map_err(|e| e.context(format!("in {}", prim.name())))?;
-        return Array::from_tensor(out);
+        let out = Array::from_tensor(out)?;
+        return agrees(&prim, "kernel", &aval, out);
     };
     let frame = frame_at(top.level)
         .filter(|f| f.id == top.frame)
@@ -188,11 +195,76 @@ pub(crate) fn bind(prim: Prim, args: &[&Array]) -> Result<Array> {
             return Err(escaped(t));
         }
     }
-    match &frame.kind {
-        FrameKind::Batch { size } => batch_process(&frame, *size, prim, args),
-        FrameKind::Grad { tape } => grad_process(&frame, tape, prim, args),
-        FrameKind::Jvp => jvp_process(&frame, prim, args),
+    // `Custom` is a composition: its own primitives are checked as they run.
+    // Release builds skip the rule where a kernel below will run it anyway.
+    let check = cfg!(debug_assertions) || matches!(frame.kind, FrameKind::Abstract);
+    let aval = match &prim {
+        Prim::Custom(_) => None,
+        _ if check => Some(prim.abstract_eval(&avals(args))?),
+        _ => None,
+    };
+    let out = match &frame.kind {
+        FrameKind::Batch { size } => batch_process(&frame, *size, prim.clone(), args)?,
+        FrameKind::Grad { tape } => grad_process(&frame, tape, prim.clone(), args)?,
+        FrameKind::Jvp => jvp_process(&frame, prim.clone(), args)?,
+        FrameKind::Abstract => match (&prim, aval) {
+            (Prim::Custom(rule), _) => return (rule.forward)(args[0]),
+            (_, Some(aval)) => return Ok(make_abstract_tracer(&frame, aval.shape, aval.dtype)),
+            (_, None) => unreachable!("every primitive but Custom has an aval"),
+        },
+    };
+    match aval {
+        Some(aval) => agrees(&prim, frame_name(&frame.kind), &aval, out),
+        None => Ok(out),
     }
+}
+
+fn frame_name(kind: &FrameKind) -> &'static str {
+    match kind {
+        FrameKind::Batch { .. } => "batching rule",
+        FrameKind::Grad { .. } => "grad",
+        FrameKind::Jvp => "jvp rule",
+        FrameKind::Abstract => "eval_shape",
+    }
+}
+
+/// The shapes and dtypes of `args`, for the shape rules.
+pub(crate) fn avals(args: &[&Array]) -> Vec<Aval> {
+    args.iter()
+        .map(|a| Aval::new(a.shape().to_vec(), a.dtype()))
+        .collect()
+}
+
+/// `out`, after checking in debug builds that it has the shape and dtype
+/// the primitive's shape rule gave: the rule and the kernels (or the
+/// transformations' rules) must not drift apart.
+fn agrees(prim: &Prim, by: &str, aval: &Aval, out: Array) -> Result<Array> {
+    if cfg!(debug_assertions) && (out.shape() != aval.shape.as_slice() || out.dtype() != aval.dtype)
+    {
+        return Err(Error::internal(format!(
+            "the {by} of {} gave {} but its shape rule says {aval}",
+            prim.name(),
+            out.short_description()
+        )));
+    }
+    Ok(out)
+}
+
+/// Zeros of `like`'s shape and dtype. Where `like` is an `eval_shape`
+/// tracer the zeros are one too, so that no memory is allocated for them.
+pub(crate) fn zeros_like(like: &Array) -> Result<Array> {
+    if let Some(t) = like.tracer()
+        && matches!(t.kind, TracerKind::Abstract)
+        && let Some(frame) = frame_at(t.level).filter(|f| f.id == t.frame)
+    {
+        return Ok(make_abstract_tracer(&frame, like.shape().to_vec(), like.dtype()));
+    }
+    Array::zeros(like.shape(), like.dtype())
+}
+
+/// A tracer of the `eval_shape` frame `frame` with this shape and dtype.
+pub(crate) fn make_abstract_tracer(frame: &Frame, shape: Vec<usize>, dtype: crate::DType) -> Array {
+    make_tracer(frame, shape, dtype, TracerKind::Abstract)
 }
 
 /// The error for `tracer`, which belongs to no active frame of this thread.
