@@ -268,6 +268,10 @@ impl Array {
     /// assert!(Array::arange(300, DType::U8).unwrap_err().is_dtype_mismatch());
     /// assert!(Array::arange(256, DType::U8).is_ok());
     /// ```
+    ///
+    /// Inside [`eval_shape`](crate::eval_shape) the result is abstract (a
+    /// shape and dtype, nothing allocated), as every array computed there is;
+    /// so is [`Array::arange`]'s.
     pub fn full(shape: &[usize], value: f64, dtype: DType) -> Result<Self> {
         let count = element_count("Array::full", shape)?;
         if let Some((lo, hi)) = dtype.int_range()
@@ -276,6 +280,9 @@ impl Array {
             return Err(Error::dtype(format!(
                 "{value} is not a value of {dtype}; use a float dtype or a whole number in range"
             )));
+        }
+        if let Some(stand_in) = crate::transform::trace::abstract_constant(shape, dtype) {
+            return Ok(stand_in);
         }
         let t = match dtype {
             DType::F32 => {
@@ -313,6 +320,9 @@ impl Array {
                 "Array::arange({n}) does not fit {dtype}, whose largest value is {hi}; \
                  use a wider dtype"
             )));
+        }
+        if let Some(stand_in) = crate::transform::trace::abstract_constant(&[n], dtype) {
+            return Ok(stand_in);
         }
         // candle builds it as i64 first, then converts.
         cpu::alloc::probe("Array::arange", n, 8 + dtype.size())?;

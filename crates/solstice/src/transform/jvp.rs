@@ -24,7 +24,7 @@ pub(crate) fn rule(
     let tangent_or_zeros = |i: usize| -> Result<Array> {
         match &t[i] {
             Some(t) => Ok(t.clone()),
-            None => super::trace::zeros_like(&x[i]),
+            None => Array::zeros(x[i].shape(), x[i].dtype()),
         }
     };
     let scaled =
@@ -263,7 +263,7 @@ pub fn jvp<I: Tree, O: Tree>(
         }
         match unwrap_jvp(&frame, a) {
             (_, Some(t)) => Ok(t),
-            (p, None) => super::trace::zeros_like(&p),
+            (p, None) => Array::zeros(p.shape(), p.dtype()),
         }
     })?;
     Ok((primal_out, tangent_out))

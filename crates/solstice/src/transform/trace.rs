@@ -166,6 +166,11 @@ pub(crate) fn bind(prim: Prim, args: &[&Array]) -> Result<Array> {
         .filter_map(|a| a.tracer())
         .max_by_key(|t| t.level);
     let Some(top) = top else {
+        // Inside `eval_shape` even constants are computed abstractly, as
+        // JAX stages everything out: no kernel runs there.
+        if let Some(frame) = innermost_abstract() {
+            return abstract_process(&frame, prim, args);
+        }
         if let Prim::Custom(rule) = &prim {
             return (rule.forward)(args[0]);
         }
@@ -197,26 +202,48 @@ pub(crate) fn bind(prim: Prim, args: &[&Array]) -> Result<Array> {
     }
     // `Custom` is a composition: its own primitives are checked as they run.
     // Release builds skip the rule where a kernel below will run it anyway.
-    let check = cfg!(debug_assertions) || matches!(frame.kind, FrameKind::Abstract);
     let aval = match &prim {
         Prim::Custom(_) => None,
-        _ if check => Some(prim.abstract_eval(&avals(args))?),
+        _ if cfg!(debug_assertions) => Some(prim.abstract_eval(&avals(args))?),
         _ => None,
     };
     let out = match &frame.kind {
         FrameKind::Batch { size } => batch_process(&frame, *size, prim.clone(), args)?,
         FrameKind::Grad { tape } => grad_process(&frame, tape, prim.clone(), args)?,
         FrameKind::Jvp => jvp_process(&frame, prim.clone(), args)?,
-        FrameKind::Abstract => match (&prim, aval) {
-            (Prim::Custom(rule), _) => return (rule.forward)(args[0]),
-            (_, Some(aval)) => return Ok(make_abstract_tracer(&frame, aval.shape, aval.dtype)),
-            (_, None) => unreachable!("every primitive but Custom has an aval"),
-        },
+        FrameKind::Abstract => return abstract_process(&frame, prim, args),
     };
     match aval {
         Some(aval) => agrees(&prim, frame_name(&frame.kind), &aval, out),
         None => Ok(out),
     }
+}
+
+/// `prim` answered by its shape rule alone, with a tracer of the
+/// `eval_shape` frame `frame`; a custom rule's function is traced.
+fn abstract_process(frame: &Frame, prim: Prim, args: &[&Array]) -> Result<Array> {
+    if let Prim::Custom(rule) = &prim {
+        return (rule.forward)(args[0]);
+    }
+    let aval = prim.abstract_eval(&avals(args))?;
+    Ok(make_abstract_tracer(frame, aval.shape, aval.dtype))
+}
+
+/// The innermost active `eval_shape` frame of this thread, if any.
+fn innermost_abstract() -> Option<Rc<Frame>> {
+    STACK.with(|s| {
+        s.borrow()
+            .iter()
+            .rev()
+            .find(|f| matches!(f.kind, FrameKind::Abstract))
+            .cloned()
+    })
+}
+
+/// Inside `eval_shape`, an abstract stand-in for a new constant of this
+/// shape and dtype, so that constructors allocate nothing there either.
+pub(crate) fn abstract_constant(shape: &[usize], dtype: crate::DType) -> Option<Array> {
+    innermost_abstract().map(|frame| make_abstract_tracer(&frame, shape.to_vec(), dtype))
 }
 
 fn frame_name(kind: &FrameKind) -> &'static str {
@@ -250,17 +277,6 @@ fn agrees(prim: &Prim, by: &str, aval: &Aval, out: Array) -> Result<Array> {
     Ok(out)
 }
 
-/// Zeros of `like`'s shape and dtype. Where `like` is an `eval_shape`
-/// tracer the zeros are one too, so that no memory is allocated for them.
-pub(crate) fn zeros_like(like: &Array) -> Result<Array> {
-    if let Some(t) = like.tracer()
-        && matches!(t.kind, TracerKind::Abstract)
-        && let Some(frame) = frame_at(t.level).filter(|f| f.id == t.frame)
-    {
-        return Ok(make_abstract_tracer(&frame, like.shape().to_vec(), like.dtype()));
-    }
-    Array::zeros(like.shape(), like.dtype())
-}
 
 /// A tracer of the `eval_shape` frame `frame` with this shape and dtype.
 pub(crate) fn make_abstract_tracer(frame: &Frame, shape: Vec<usize>, dtype: crate::DType) -> Array {
