@@ -73,10 +73,12 @@ fn a_model_built_and_run_abstractly_gives_the_eager_structures() {
     assert!(out.is_shape_dtype());
 }
 
+type Op<'a> = dyn Fn(&Array) -> Result<Array> + 'a;
+
 #[test]
 fn shape_errors_are_those_of_the_eager_run() {
     let linear = Linear::new(3, 4, Key::new(0)).unwrap();
-    let cases: Vec<(Array, Box<dyn Fn(&Array) -> Result<Array>>)> = vec![
+    let cases: Vec<(Array, Box<Op>)> = vec![
         (f32s(&[5]), Box::new(|x: &Array| linear.forward(x))),
         (f32s(&[2, 3]), Box::new(|x: &Array| x.matmul(x))),
         (f32s(&[2, 3]), Box::new(|x: &Array| x.add(&f32s(&[2])))),
@@ -86,7 +88,10 @@ fn shape_errors_are_those_of_the_eager_run() {
             f32s(&[2, 3]),
             Box::new(|x: &Array| x.astype(DType::I32)?.exp()),
         ),
-        (f32s(&[2, 3]), Box::new(|x: &Array| x.softmax_cross_entropy(x))),
+        (
+            f32s(&[2, 3]),
+            Box::new(|x: &Array| x.softmax_cross_entropy(x)),
+        ),
     ];
     for (x, f) in cases {
         let eager = f(&x).unwrap_err();
@@ -101,8 +106,11 @@ fn shape_errors_are_those_of_the_eager_run() {
 #[test]
 fn values_cannot_be_read_abstractly_and_stand_ins_are_not_values() {
     let x = Array::shape_dtype(&[2], DType::F32);
-    let err = eval_shape(|x: &Array| -> Result<Array> { x.to_vec::<f32>().map(|_| x.clone()) }, &x)
-        .unwrap_err();
+    let err = eval_shape(
+        |x: &Array| -> Result<Array> { x.to_vec::<f32>().map(|_| x.clone()) },
+        &x,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("eval_shape"), "{err}");
     let err = x.exp().unwrap_err();
     assert!(err.to_string().contains("ShapeDtypeStruct"), "{err}");
@@ -114,7 +122,11 @@ fn eval_shape_of_vmap_batches_shapes() {
     let linear = Linear::new(3, 4, Key::new(0)).unwrap();
     let xs = Array::shape_dtype(&[1000, 3], DType::F32);
     let (ys, kernels) = record_kernels(|| {
-        eval_shape(|xs: &Array| vmap(|x: &Array| linear.forward(x)?.tanh())(xs), &xs).unwrap()
+        eval_shape(
+            |xs: &Array| vmap(|x: &Array| linear.forward(x)?.tanh())(xs),
+            &xs,
+        )
+        .unwrap()
     });
     assert!(kernels.is_empty(), "{kernels:?}");
     assert_eq!(ys.short_description(), "f32[1000,4]");
@@ -191,8 +203,9 @@ fn shared_new_checks_its_tie_without_running_get_on_data() {
         .err()
         .unwrap();
     assert!(
-        err.to_string()
-            .starts_with("Shared::new: `get` reads the node that `where` removes (.pytree[1].weight)"),
+        err.to_string().starts_with(
+            "Shared::new: `get` reads the node that `where` removes (.pytree[1].weight)"
+        ),
         "{err}"
     );
     // ... and one of the wrong shape.

@@ -102,13 +102,12 @@ impl Prim {
                     return Err(self.dtype_error(format!("needs a u8 condition but got {x}")));
                 }
                 let out = self.broadcast(&xs[1..], xs[1].dtype)?;
-                let shape = broadcast_shapes(&x.shape, &out.shape)
-                    .ok_or_else(|| self.no_broadcast(xs))?;
+                let shape =
+                    broadcast_shapes(&x.shape, &out.shape).ok_or_else(|| self.no_broadcast(xs))?;
                 Ok(Aval::new(shape, out.dtype))
             }
             Prim::Reshape(shape) => {
-                let count: Option<usize> =
-                    shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+                let count: Option<usize> = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
                 if count != Some(x.shape.iter().product()) {
                     return Err(self.shape_error(format!("cannot turn {x} into shape {shape:?}")));
                 }
@@ -123,7 +122,10 @@ impl Prim {
                 if !valid {
                     return Err(self.shape_error(format!("got permutation {perm:?} for {x}")));
                 }
-                Ok(Aval::new(perm.iter().map(|&p| x.shape[p]).collect(), x.dtype))
+                Ok(Aval::new(
+                    perm.iter().map(|&p| x.shape[p]).collect(),
+                    x.dtype,
+                ))
             }
             Prim::BroadcastTo(shape) => {
                 if broadcast_shapes(&x.shape, shape).as_deref() != Some(shape.as_slice()) {
@@ -187,13 +189,15 @@ impl Prim {
                 }
                 Ok(Aval::new(batch.to_vec(), x.dtype))
             }
-            Prim::ArgExtreme { axis, .. } => Ok(Aval::new(self.remove_axes(x, &[*axis])?, DType::I32)),
+            Prim::ArgExtreme { axis, .. } => {
+                Ok(Aval::new(self.remove_axes(x, &[*axis])?, DType::I32))
+            }
             Prim::Argsort { axis, k, .. } => {
                 self.axis(x, *axis)?;
                 if *k > x.shape[*axis] {
-                    return Err(self.shape_error(format!(
-                        "asks for {k} indices along axis {axis} of {x}"
-                    )));
+                    return Err(
+                        self.shape_error(format!("asks for {k} indices along axis {axis} of {x}"))
+                    );
                 }
                 let mut shape = x.shape.clone();
                 shape[*axis] = *k;
@@ -211,9 +215,8 @@ impl Prim {
                         && other.shape.len() == x.shape.len()
                         && (0..shape.len()).all(|a| a == *axis || other.shape[a] == x.shape[a]);
                     if !fits {
-                        return Err(self.shape_error(format!(
-                            "cannot join {other} to {x} along axis {axis}"
-                        )));
+                        return Err(self
+                            .shape_error(format!("cannot join {other} to {x} along axis {axis}")));
                     }
                     shape[*axis] += other.shape[*axis];
                 }
@@ -272,10 +275,9 @@ impl Prim {
         let mut shape: Vec<usize> = Vec::new();
         for x in xs {
             if x.dtype != xs[0].dtype {
-                return Err(self.dtype_error(format!(
-                    "got arrays of different dtypes, {} and {x}",
-                    xs[0]
-                )));
+                return Err(
+                    self.dtype_error(format!("got arrays of different dtypes, {} and {x}", xs[0]))
+                );
             }
             shape = broadcast_shapes(&shape, &x.shape).ok_or_else(|| self.no_broadcast(xs))?;
         }

@@ -377,13 +377,14 @@ impl<T: Tree> Shared<T> {
                 removed.join(", ")
             ))
         };
-        let on_stored = guarded(api, || abstractly(&stored, |s| (core.values)(s))).map_err(|e| {
-            reads_removed(if e.is_hole() {
-                "it computes with that node".to_string()
-            } else {
-                e.to_string()
-            })
-        })?;
+        let on_stored =
+            guarded(api, || abstractly(&stored, |s| (core.values)(s))).map_err(|e| {
+                reads_removed(if e.is_hole() {
+                    "it computes with that node".to_string()
+                } else {
+                    e.to_string()
+                })
+            })?;
         if on_stored
             .iter()
             .any(|(_, v)| v.iter().any(Array::is_placeholder))

@@ -65,8 +65,12 @@ impl Tracer {
 }
 
 pub(crate) enum FrameKind {
-    Batch { size: usize },
-    Grad { tape: RefCell<Tape> },
+    Batch {
+        size: usize,
+    },
+    Grad {
+        tape: RefCell<Tape>,
+    },
     Jvp,
     /// `eval_shape`: primitives are answered by their shape rules alone.
     Abstract,
@@ -276,7 +280,6 @@ fn agrees(prim: &Prim, by: &str, aval: &Aval, out: Array) -> Result<Array> {
     }
     Ok(out)
 }
-
 
 /// A tracer of the `eval_shape` frame `frame` with this shape and dtype.
 pub(crate) fn make_abstract_tracer(frame: &Frame, shape: Vec<usize>, dtype: crate::DType) -> Array {
