@@ -82,6 +82,11 @@ impl<T: Tree> Shared<T> {
     /// dtype, and if `get` reads the node `where_` removes (the value must
     /// come from the rest of the tree).
     ///
+    /// These checks run `get` on shapes and dtypes only, as Equinox runs it
+    /// under `filter_eval_shape` (see [`eval_shape`](crate::eval_shape)):
+    /// building the tie computes nothing, and a `get` that reads values on
+    /// the host (`to_vec`) is an error here.
+    ///
     /// # Examples
     ///
     /// `get` may transform; here the tied weight is a transpose.
