@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::Config;
+use crate::hf::OnDifferentHead;
 
 /// Train, resume and sample a GPT whose embedding is tied to its output
 /// head, built on solstice.
@@ -24,6 +25,12 @@ pub enum Command {
     Train(Box<TrainArgs>),
     /// Generate text with a trained run, streaming it as it is made.
     Sample(SampleArgs),
+    /// Import a Hugging Face GPT-2 (`model.safetensors` and `config.json`)
+    /// into a run directory, to sample from or train further.
+    ImportHf(ImportHfArgs),
+    /// Export a run to a Hugging Face GPT-2 directory that `transformers`
+    /// loads.
+    ExportHf(ExportHfArgs),
 }
 
 /// `train`'s options: the run's [`Config`] and where it lives.
@@ -75,4 +82,47 @@ pub struct SampleArgs {
     /// The seed: the same seed gives the same text.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Print the generated token ids (space-separated) instead of the text.
+    #[arg(long)]
+    pub ids: bool,
+}
+
+/// `import-hf`'s options.
+#[derive(Args)]
+pub struct ImportHfArgs {
+    /// A directory holding `model.safetensors` and `config.json`, or a
+    /// `.safetensors` file with `config.json` beside it.
+    #[arg(value_name = "MODEL")]
+    pub source: PathBuf,
+    /// The run directory to create.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// When the file holds both `lm_head.weight` and `wte.weight` and they
+    /// differ: import the head untied (with a warning), or refuse.
+    #[arg(long, value_enum, default_value_t = OnDifferentHead::Untie)]
+    pub on_different_head: OnDifferentHead,
+    /// The model's `tokenizer.json` [default: bytes, for a 256-token
+    /// vocabulary]. Needs the `hf-tokenizer` feature.
+    #[arg(long, value_name = "FILE")]
+    pub tokenizer: Option<PathBuf>,
+    /// The seed of the run's batches and dropout when trained further.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Replace a run already in --out.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+/// `export-hf`'s options.
+#[derive(Args)]
+pub struct ExportHfArgs {
+    /// The run directory to export.
+    #[arg(value_name = "RUN_DIR")]
+    pub run: PathBuf,
+    /// The directory to write `model.safetensors` and `config.json` into.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Replace a `model.safetensors` already in --out.
+    #[arg(long)]
+    pub overwrite: bool,
 }

@@ -22,6 +22,17 @@ pub enum Positions {
     Rotary,
 }
 
+/// The MLP's activation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Gelu {
+    /// The exact GELU, `x Φ(x)`.
+    #[default]
+    Exact,
+    /// The tanh approximation (GPT-2's `gelu_new`).
+    Tanh,
+}
+
 /// Every setting of a training run. Field names are the TOML keys; flags are
 /// the same names in kebab case.
 #[derive(Clone, Debug, PartialEq, Args, Serialize, Deserialize)]
@@ -45,6 +56,24 @@ pub struct Config {
     /// Position encoding.
     #[arg(long, value_enum, default_value_t = Positions::Learned)]
     pub positions: Positions,
+    /// The MLP's GELU: exact, or the tanh approximation GPT-2 uses.
+    #[arg(long, value_enum, default_value_t = Gelu::Exact)]
+    #[serde(default)]
+    pub gelu: Gelu,
+    /// Biases on the attention's query, key, value and output projections
+    /// (GPT-2 has them).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    #[serde(default)]
+    pub attention_bias: bool,
+    /// LayerNorm's epsilon, added to the variance.
+    #[arg(long, default_value_t = 1e-5)]
+    #[serde(default = "default_norm_eps")]
+    pub norm_eps: f64,
+    /// An output head of its own instead of the embedding (a checkpoint
+    /// imported with different embedding and head weights).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    #[serde(default)]
+    pub untied_head: bool,
     /// Dropout probability on embeddings and residual branches.
     #[arg(long, default_value_t = 0.0)]
     pub dropout: f64,
@@ -111,6 +140,10 @@ pub struct Config {
     #[arg(long)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokenizer: Option<PathBuf>,
+}
+
+fn default_norm_eps() -> f64 {
+    1e-5
 }
 
 impl Config {
@@ -217,6 +250,9 @@ impl Config {
                 "`time_limit` must be 0 (none) or more but is {}",
                 self.time_limit
             );
+        }
+        if !(self.norm_eps > 0.0 && self.norm_eps.is_finite()) {
+            bail!("`norm_eps` must be positive but is {}", self.norm_eps);
         }
         if self.learning_rate <= 0.0 || self.clip_norm <= 0.0 || self.init_std <= 0.0 {
             bail!("`learning_rate`, `clip_norm` and `init_std` must be positive");

@@ -3,7 +3,9 @@
 //!
 //! `solstice-gpt train` with no arguments trains on stories the program
 //! writes itself; `solstice-gpt sample` continues a prompt with the trained
-//! model. `--help` on each lists every option with its default.
+//! model. `import-hf` and `export-hf` convert a Hugging Face GPT-2 to a run
+//! directory and back. `--help` on each lists every option with its
+//! default.
 
 mod attention;
 mod checkpoint;
@@ -11,9 +13,12 @@ mod cli;
 mod config;
 mod corpus;
 mod data;
+mod hf;
+mod hf_run;
 mod metrics;
 mod model;
 mod optimizer;
+mod raster;
 mod sample;
 mod sampling;
 mod tokenizer;
@@ -43,6 +48,8 @@ fn main() -> ExitCode {
             })
         }
         Command::Sample(args) => sample::run(args).map(|()| ExitCode::SUCCESS),
+        Command::ImportHf(args) => hf_run::import(args).map(|()| ExitCode::SUCCESS),
+        Command::ExportHf(args) => hf_run::export(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

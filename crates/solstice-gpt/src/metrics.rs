@@ -1,18 +1,26 @@
 //! The run's record: `metrics.jsonl` (one JSON object per line) and the loss
-//! curves drawn into `loss.svg`.
+//! curves drawn into `loss.svg`, and into `loss.png` where a font for its
+//! text is found (see [`crate::raster`]).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
+
+use crate::raster::{PlotFont, Raster};
 
 /// The metrics file's name in a run directory.
 pub const METRICS_FILE: &str = "metrics.jsonl";
 /// The plot's name in a run directory.
 pub const PLOT_FILE: &str = "loss.svg";
+/// The bitmap plot's name in a run directory.
+pub const PNG_PLOT_FILE: &str = "loss.png";
+/// The plots' size in pixels.
+const PLOT_SIZE: (u32, u32) = (800, 500);
 
 /// One line of `metrics.jsonl`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -40,6 +48,8 @@ pub struct Metrics {
     file: File,
     /// Drawn as a dashed line: the unigram baseline.
     baseline: Option<f64>,
+    /// The PNG plot's font, or why there is no PNG plot.
+    font: PlotFont,
 }
 
 impl Metrics {
@@ -71,6 +81,7 @@ impl Metrics {
             records,
             file,
             baseline,
+            font: PlotFont::find(),
         })
     }
 
@@ -82,8 +93,17 @@ impl Metrics {
         Ok(())
     }
 
-    /// Redraws the plot from every record so far.
-    pub fn plot(&self) -> Result<PathBuf> {
+    /// Why no PNG plot is drawn, if it is not.
+    pub fn png_skipped(&self) -> Option<&str> {
+        match &self.font {
+            PlotFont::Found(_) => None,
+            PlotFont::Missing(why) => Some(why),
+        }
+    }
+
+    /// Redraws the plots from every record so far; returns the files
+    /// drawn, the SVG first.
+    pub fn plot(&self) -> Result<Vec<PathBuf>> {
         let path = self.dir.join(PLOT_FILE);
         let train: Vec<(f64, f64)> = self
             .records
@@ -97,19 +117,47 @@ impl Metrics {
             .collect();
         // Written beside the plot and renamed, so a viewer never reads half.
         let temp = self.dir.join(format!(".{PLOT_FILE}.tmp"));
-        draw(&temp, &train, &val, self.baseline)
-            .map_err(|e| anyhow::anyhow!("cannot draw {}: {e}", path.display()))?;
+        draw(
+            SVGBackend::new(&temp, PLOT_SIZE).into_drawing_area(),
+            &train,
+            &val,
+            self.baseline,
+        )
+        .map_err(|e| anyhow::anyhow!("cannot draw {}: {e}", path.display()))?;
         std::fs::rename(&temp, &path)?;
-        Ok(path)
+        let mut drawn = vec![path];
+        if let PlotFont::Found(font) = &self.font {
+            let png = self.dir.join(PNG_PLOT_FILE);
+            let temp = self.dir.join(format!(".{PNG_PLOT_FILE}.tmp"));
+            let mut raster = Raster::new(PLOT_SIZE.0, PLOT_SIZE.1, font.clone());
+            draw(
+                (&mut raster).into_drawing_area(),
+                &train,
+                &val,
+                self.baseline,
+            )
+            .map_err(|e| anyhow::anyhow!("cannot draw {}: {e}", png.display()))?;
+            let file =
+                File::create(&temp).with_context(|| format!("cannot write {}", temp.display()))?;
+            raster
+                .write_png(file)
+                .with_context(|| format!("cannot write {}", png.display()))?;
+            std::fs::rename(&temp, &png)?;
+            drawn.push(png);
+        }
+        Ok(drawn)
     }
 }
 
-fn draw(
-    path: &Path,
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
     train: &[(f64, f64)],
     val: &[(f64, f64)],
     baseline: Option<f64>,
-) -> Result<(), Box<dyn std::error::Error>> {
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
     let all = train.iter().chain(val);
     let max_step = all.clone().map(|p| p.0).fold(1.0, f64::max);
     let mut high = all
@@ -125,7 +173,6 @@ fn draw(
         high = low + 1.0;
     }
     let pad = (high - low) * 0.05;
-    let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
         .caption("solstice-gpt: loss (nats per token)", ("sans-serif", 20))

@@ -10,16 +10,20 @@
 //! ```
 //!
 //! As in Equinox, `forward` takes one sequence; batches come from `vmap`.
+//!
+//! A checkpoint whose head differs from its embedding (see
+//! [`crate::hf`]) is held with a head of its own in [`Gpt::head`]; the
+//! tied model keeps `head` empty, so its matrix stays one leaf.
 
 use solstice::nn::{
     Activation, Dropout, Embedding, LayerNorm, Linear, Mlp, MlpOptions, MultiheadAttention,
-    RotaryPositionalEmbedding, Shared,
+    MultiheadAttentionOptions, NormOptions, RotaryPositionalEmbedding, Shared,
 };
 use solstice::random::{self, Key};
 use solstice::{Array, DType, Module, Result, one_hot, vmap};
 
 use crate::attention::{self, LayerCache};
-use crate::config::{Config, Positions};
+use crate::config::{Config, Gelu, Positions};
 
 /// One pre-LayerNorm transformer block.
 #[derive(Module)]
@@ -42,6 +46,10 @@ pub struct Gpt {
     /// The token embedding and the output head, whose weight is the
     /// embedding's.
     pub shared: Shared<(Embedding, Linear)>,
+    /// An output head of its own, used instead of the tied one when present
+    /// (`Config::untied_head`); `None` for the tied model, where it stores
+    /// nothing.
+    pub head: Option<Linear>,
     /// Learned positions (`None` with rotary positions).
     pub positions: Option<Embedding>,
     /// The blocks, first to last.
@@ -66,7 +74,14 @@ impl Gpt {
         let table =
             random::normal(k_tok, &[vocab, dim], DType::F32)?.mul_scalar(config.init_std)?;
         let embedding = Embedding::from_weight(table)?;
-        let head = Linear::no_bias(dim, vocab, k_head)?;
+        let head = Linear::no_bias(dim, vocab, k_head.clone())?;
+        // The tied head's own weight is dropped for the embedding's, so its
+        // key is free for an untied head.
+        let untied = if config.untied_head {
+            Some(Linear::no_bias(dim, vocab, k_head)?)
+        } else {
+            None
+        };
         // The head's weight [vocab, dim] is the embedding table.
         let shared = Shared::new(
             (embedding, head),
@@ -91,9 +106,10 @@ impl Gpt {
             .collect::<Result<Vec<_>>>()?;
         Ok(Gpt {
             shared,
+            head: untied,
             positions,
             blocks,
-            ln_f: LayerNorm::new(&[dim])?,
+            ln_f: layer_norm(config)?,
             dropout: Dropout::new(config.dropout)?,
             rope,
             context: config.context,
@@ -103,7 +119,8 @@ impl Gpt {
     /// Next-token logits `[seq, vocab]` for one sequence of token ids
     /// `[seq]`. With `key`, dropout is on (training); without, it is off.
     pub fn forward(&self, tokens: &Array, key: Option<&Key>) -> Result<Array> {
-        let (embedding, head) = self.shared.call()?;
+        let (embedding, tied) = self.shared.call()?;
+        let head = self.head.as_ref().unwrap_or(&tied);
         let seq = tokens.shape()[0];
         let mut x = vmap(|t: &Array| embedding.forward(t))(tokens)?;
         if let Some(positions) = &self.positions {
@@ -130,7 +147,8 @@ impl Gpt {
     /// the earlier positions' keys and values in `caches` (one per block),
     /// which gain this position's. Dropout is off.
     pub fn forward_one(&self, token: u32, caches: &mut [LayerCache]) -> Result<Array> {
-        let (embedding, head) = self.shared.call()?;
+        let (embedding, tied) = self.shared.call()?;
+        let head = self.head.as_ref().unwrap_or(&tied);
         let position = caches[0].len();
         let mut x = embedding.forward(&Array::scalar(token)?)?;
         if let Some(positions) = &self.positions {
@@ -149,6 +167,11 @@ impl Gpt {
         head.forward(&self.ln_f.forward(&x)?)
     }
 
+    /// The number of token ids.
+    pub fn vocab_size(&self) -> usize {
+        self.shared.pytree().0.num_embeddings
+    }
+
     /// Empty caches for [`forward_one`](Self::forward_one).
     pub fn new_caches(&self) -> Vec<LayerCache> {
         vec![LayerCache::default(); self.blocks.len()]
@@ -160,13 +183,24 @@ impl Block {
         let [k_attn, k_mlp] = key.split();
         let dim = config.dim;
         let options = MlpOptions {
-            activation: Activation::gelu(),
+            activation: match config.gelu {
+                Gelu::Exact => Activation::gelu(),
+                Gelu::Tanh => Activation::gelu_tanh(),
+            },
             ..MlpOptions::default()
         };
+        let bias = config.attention_bias;
+        let attention = MultiheadAttentionOptions {
+            use_query_bias: bias,
+            use_key_bias: bias,
+            use_value_bias: bias,
+            use_output_bias: bias,
+            ..MultiheadAttentionOptions::default()
+        };
         Ok(Block {
-            ln1: LayerNorm::new(&[dim])?,
-            attention: MultiheadAttention::new(config.heads, dim, k_attn)?,
-            ln2: LayerNorm::new(&[dim])?,
+            ln1: layer_norm(config)?,
+            attention: MultiheadAttention::with_options(config.heads, dim, attention, k_attn)?,
+            ln2: layer_norm(config)?,
             mlp: Mlp::with_options(dim, dim, config.mlp_ratio * dim, 1, options, k_mlp)?,
             dropout: Dropout::new(config.dropout)?,
         })
@@ -190,6 +224,15 @@ impl Block {
         let m = vmap(|v: &Array| self.mlp.forward(v))(&h)?;
         x.add(&dropout(&self.dropout, &m, k2.as_ref())?)
     }
+}
+
+/// A LayerNorm over the residual stream with the config's epsilon.
+fn layer_norm(config: &Config) -> Result<LayerNorm> {
+    let options = NormOptions {
+        eps: config.norm_eps,
+        ..NormOptions::default()
+    };
+    LayerNorm::with_options(&[config.dim], options)
 }
 
 fn dropout(layer: &Dropout, x: &Array, key: Option<&Key>) -> Result<Array> {

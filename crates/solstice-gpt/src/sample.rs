@@ -29,6 +29,19 @@ pub fn run(args: &SampleArgs) -> Result<()> {
         bail!("--prompt is empty; give some text to continue");
     }
     let mut out = std::io::stdout().lock();
+    if args.ids {
+        let ids = sampling::generate(
+            &model,
+            &prompt,
+            args.tokens,
+            options,
+            &Key::new(args.seed),
+            |_| Ok(()),
+        )?;
+        let ids: Vec<String> = ids.iter().map(u32::to_string).collect();
+        writeln!(out, "{}", ids.join(" "))?;
+        return Ok(());
+    }
     write!(out, "{}", args.prompt)?;
     out.flush()?;
     let mut decoder = tokenizer.stream();

@@ -238,7 +238,12 @@ impl Trainer<'_> {
                         config.steps
                     );
                     if done == config.eval_every || done == config.steps {
-                        println!("  plot: {}", plot.display());
+                        let files: Vec<String> =
+                            plot.iter().map(|p| p.display().to_string()).collect();
+                        println!("  plot: {}", files.join(", "));
+                        if let Some(why) = self.metrics.png_skipped() {
+                            println!("  no PNG plot: {why}");
+                        }
                     }
                     println!("  sample: {}", one_line(&sample));
                 });

@@ -199,6 +199,84 @@ fn the_plot_is_svg_with_both_curves() {
     assert!(samples.contains("=== step 3 ===") && samples.contains("=== step 6 ==="));
 }
 
+/// `train` on the tiny settings with `SOLSTICE_GPT_FONT` set to `font`
+/// (unset for `None`); its standard output.
+fn train_with_font(dir: &Path, font: Option<&str>) -> String {
+    let mut command = bin();
+    command.args(train_args(dir, &[]));
+    match font {
+        Some(font) => command.env("SOLSTICE_GPT_FONT", font),
+        None => command.env_remove("SOLSTICE_GPT_FONT"),
+    };
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_png_plot_is_drawn_where_a_font_is_found() {
+    let dir = scratch("png");
+    let out = train_with_font(&dir, None);
+    let png = dir.join("loss.png");
+    if out.contains("no PNG plot:") {
+        // No system font here: the SVG is the plot, and the run says why.
+        assert!(!png.exists());
+        assert!(dir.join("loss.svg").exists());
+        return;
+    }
+    assert!(
+        out.contains("loss.png"),
+        "the run names its PNG plot:\n{out}"
+    );
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    assert_eq!((info.width, info.height), (800, 500));
+    assert_eq!(info.color_type, png::ColorType::Rgb);
+    let rgb: Vec<[u8; 3]> = pixels.chunks(3).map(|p| [p[0], p[1], p[2]]).collect();
+    // The train curve is blue, the validation curve red, and the text and
+    // axes black; most of the image is the white background.
+    let count = |f: &dyn Fn(&[u8; 3]) -> bool| rgb.iter().filter(|p| f(p)).count();
+    assert!(
+        count(&|p| p[2] > 200 && p[0] < 60 && p[1] < 60) > 100,
+        "blue train curve"
+    );
+    assert!(
+        count(&|p| p[0] > 200 && p[1] < 60 && p[2] < 60) > 100,
+        "red validation curve"
+    );
+    assert!(
+        count(&|p| p[0] < 40 && p[1] < 40 && p[2] < 40) > 1000,
+        "black text and axes"
+    );
+    assert!(
+        count(&|p| *p == [255, 255, 255]) > rgb.len() / 2,
+        "white background"
+    );
+}
+
+#[test]
+fn without_a_font_the_run_draws_the_svg_and_says_why_there_is_no_png() {
+    let dir = scratch("nofont");
+    let out = train_with_font(&dir, Some("none"));
+    assert!(out.contains("no PNG plot: SOLSTICE_GPT_FONT=none"), "{out}");
+    assert!(dir.join("loss.svg").exists() && !dir.join("loss.png").exists());
+
+    let dir = scratch("badfont");
+    let missing = dir.join("no-such-font.ttf");
+    let out = train_with_font(&dir, Some(missing.to_str().unwrap()));
+    assert!(
+        out.contains("no PNG plot: SOLSTICE_GPT_FONT=") && out.contains("no-such-font.ttf"),
+        "{out}"
+    );
+    assert!(dir.join("loss.svg").exists() && !dir.join("loss.png").exists());
+}
+
 #[test]
 fn settings_come_from_a_toml_file_with_flags_over_it() {
     let dir = scratch("toml");

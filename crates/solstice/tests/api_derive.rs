@@ -86,11 +86,11 @@ fn boxed_layers_cross_threads() {
         BoxedLayer::new(Dropout::new(0.5).unwrap()),
     ]);
     let x = Array::ones(&[2], DType::F32).unwrap();
-    let here = model.forward(&x, Some(Key::new(3))).unwrap();
+    let here = model.forward_with_key(&x, Key::new(3)).unwrap();
     let there = std::thread::spawn(move || {
         let x = Array::ones(&[2], DType::F32).unwrap();
         model
-            .forward(&x, Some(Key::new(3)))
+            .forward_with_key(&x, Key::new(3))
             .unwrap()
             .to_vec::<f32>()
             .unwrap()

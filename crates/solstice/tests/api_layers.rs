@@ -138,7 +138,7 @@ fn dropout_with_a_key_per_example() {
         Dropout::new(0.3).unwrap(),
         Lambda::new(Activation::relu()),
     ));
-    check("Sequential", &seq, &xs, |m, x, k| m.forward(x, Some(k)));
+    check("Sequential", &seq, &xs, |m, x, k| m.forward_with_key(x, k));
 }
 
 #[test]

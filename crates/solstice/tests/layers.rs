@@ -434,7 +434,9 @@ fn sequential_matches_equinox() {
         Identity::new(),
     ));
     let key = seed(&case, "call_key_seed");
-    check_layer(&case, &model, |m, xs| m.forward(&xs[0], Some(key.clone())));
+    check_layer(&case, &model, |m, xs| {
+        m.forward_with_key(&xs[0], key.clone())
+    });
     check_pformat(&case, &model);
 
     let identity = fixture.case("identity");
@@ -507,7 +509,7 @@ fn mistakes_are_errors_that_name_the_layer() {
     let dropout = Dropout::new(0.5).unwrap();
     // Inside a Sequential, training without a key is a mistake.
     check(
-        Sequential::new((dropout.clone(),)).forward(&f32s(&[3]), None),
+        Sequential::new((dropout.clone(),)).forward(&f32s(&[3])),
         "in Sequential layer 0: Dropout::forward needs a key",
         "forward_inference",
     );
@@ -515,7 +517,7 @@ fn mistakes_are_errors_that_name_the_layer() {
     assert!(dropout.forward_inference(&f32s(&[3])).is_ok());
     assert!(
         Sequential::new((Dropout::new(0.0).unwrap(),))
-            .forward(&f32s(&[3]), None)
+            .forward(&f32s(&[3]))
             .is_ok()
     );
     assert!(
@@ -620,7 +622,7 @@ fn mistakes_are_errors_that_name_the_layer() {
         Linear::new(4, 1, key.clone()).unwrap(),
     ));
     check(
-        seq.forward(&f32s(&[2]), None),
+        seq.forward(&f32s(&[2])),
         "in Sequential layer 1: Linear::forward",
         "[4]",
     );

@@ -7,11 +7,11 @@ mod common;
 use std::collections::HashMap;
 
 use common::lm::LanguageModel;
-use solstice::nn::{Dropout, Linear, MultiheadAttention};
+use solstice::nn::{Dropout, Linear, MultiheadAttention, Shared};
 use solstice::random::Key;
 use solstice::serial::{
-    SafetensorsFile, load_safetensors, load_safetensors_with, safetensors_bytes, save_safetensors,
-    save_safetensors_with,
+    Placeholder, SafetensorsFile, load_safetensors, load_safetensors_with, safetensors_bytes,
+    safetensors_bytes_with, safetensors_named_bytes, save_safetensors, save_safetensors_with,
 };
 use solstice::tree::tree_equal;
 use solstice::{Array, DType, Module};
@@ -28,14 +28,49 @@ fn names_are_dotted_key_paths_and_a_shared_tie_is_stored_once() {
     names.sort();
     assert_eq!(names, ["shared.pytree.0.weight", "shared.pytree.1.bias"]);
     assert_eq!(file.metadata()["format"], "pt");
+    // The placeholder names the tensor its value comes from.
     assert_eq!(
         file.metadata()["solstice.placeholder.shared.pytree.1.weight"],
-        "Shared"
+        r#"{"get":null,"sources":["shared.pytree.0.weight"]}"#
+    );
+    assert_eq!(
+        file.placeholders(),
+        [Placeholder {
+            name: "shared.pytree.1.weight",
+            get: None,
+            sources: vec!["shared.pytree.0.weight".to_string()],
+        }]
     );
     let loaded = file.load(&lm(9)).unwrap();
     assert!(tree_equal(&loaded, &lm(0)).unwrap());
     let (embedding, linear) = loaded.shared.call().unwrap();
     assert!(embedding.weight.is(&linear.weight));
+}
+
+#[test]
+fn a_placeholder_records_a_named_get_and_its_renamed_source() {
+    let [k1, k2] = Key::new(0).split();
+    let pair = (
+        Linear::new(4, 3, k1).unwrap(),
+        Linear::new(3, 4, k2).unwrap(),
+    );
+    let tied = Shared::new(pair, |p| &mut p.1.weight, |p| p.0.weight.t())
+        .unwrap()
+        .named("transpose");
+    // The hook renames the source; the record follows the stored name.
+    let bytes = safetensors_bytes_with(&tied, |_, name, a| {
+        Ok(Some((name.replace("pytree.0", "encoder"), a.clone())))
+    })
+    .unwrap();
+    let file = SafetensorsFile::from_bytes(bytes).unwrap();
+    assert_eq!(
+        file.placeholders(),
+        [Placeholder {
+            name: "pytree.1.weight",
+            get: Some("transpose".to_string()),
+            sources: vec!["encoder.weight".to_string()],
+        }]
+    );
 }
 
 #[test]
@@ -123,6 +158,35 @@ fn the_bytes_are_what_the_safetensors_crate_writes() {
         String::from_utf8_lossy(&ours[8..200]),
         String::from_utf8_lossy(&theirs[8..200])
     );
+}
+
+#[test]
+fn named_arrays_are_written_as_a_tree_of_the_same_names_would_be() {
+    let model = Linear::new(3, 4, Key::new(0)).unwrap();
+    let bytes = Array::from_vec(vec![1u8, 2], &[2]).unwrap();
+    let tree = safetensors_bytes(&(model.clone(), bytes.clone())).unwrap();
+    let named = safetensors_named_bytes(&[
+        ("1".to_string(), bytes.clone()),
+        ("0.weight".to_string(), model.weight.clone()),
+        ("0.bias".to_string(), model.bias.clone().unwrap()),
+    ])
+    .unwrap();
+    assert!(
+        tree == named,
+        "the same tensors give the same file, in any order"
+    );
+
+    let twice =
+        safetensors_named_bytes(&[("w".to_string(), bytes.clone()), ("w".to_string(), bytes)]);
+    let err = twice.unwrap_err().to_string();
+    assert!(
+        err.contains("two leaves are saved under the name \"w\""),
+        "{err}"
+    );
+
+    let hole = safetensors_named_bytes(&[("h".to_string(), Array::absent())]);
+    let err = hole.unwrap_err();
+    assert!(err.is_hole() && err.to_string().contains("\"h\""), "{err}");
 }
 
 #[test]

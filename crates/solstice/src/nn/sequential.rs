@@ -32,11 +32,11 @@
 //!     Linear::new(4, 2, k2)?,
 //! ));
 //! let x = Array::from_vec(vec![1.0f32, -1.0, 0.5], &[3])?;
-//! let y = model.forward(&x, None)?;
+//! let y = model.forward(&x)?;
 //! let by_hand = model.layers.2.forward(&model.layers.0.forward(&x)?.relu()?)?;
 //! assert_eq!(y.to_vec::<f32>()?, by_hand.to_vec::<f32>()?);
 //! // The gradient has the model's type.
-//! let grads = filter_grad(|m: &Sequential<_>, x: &Array| m.forward(x, None)?.sum_all())(&model, &x)?;
+//! let grads = filter_grad(|m: &Sequential<_>, x: &Array| m.forward(x)?.sum_all())(&model, &x)?;
 //! assert_eq!(grads.layers.0.weight.shape(), &[4, 3]);
 //! assert_eq!(model.len(), 3);
 //! # Ok(()) }
@@ -56,12 +56,22 @@ use super::{
     RotaryPositionalEmbedding,
 };
 
-/// A layer on one example: what [`Sequential`] chains. `key` is for layers
-/// that draw random numbers ([`Dropout`]); the others ignore it, as Equinox
-/// layers ignore their `key` argument.
+/// A layer on one example: what [`Sequential`] chains.
+///
+/// A layer that draws nothing implements [`call`](Layer::call) only; the
+/// provided [`call_with_key`](Layer::call_with_key) then ignores its key, as
+/// Equinox layers ignore their `key` argument. A layer that draws random
+/// numbers ([`Dropout`]) implements both, and its `call` says that it needs
+/// a key (or runs in inference mode).
 pub trait Layer: Tree {
-    /// The layer on `x`.
-    fn call(&self, x: &Array, key: Option<Key>) -> Result<Array>;
+    /// The layer on `x`, drawing nothing.
+    fn call(&self, x: &Array) -> Result<Array>;
+
+    /// The layer on `x`, drawing from `key` if it draws at all.
+    fn call_with_key(&self, x: &Array, key: Key) -> Result<Array> {
+        let _ = key;
+        self.call(x)
+    }
 }
 
 /// The layers of a [`Sequential`]: tuples of up to eight [`Layer`]s, a
@@ -70,8 +80,9 @@ pub trait Layers: Tree {
     /// How many layers there are.
     fn count(&self) -> usize;
 
-    /// `x` through every layer in order, layer `i` with `keys[i]`.
-    fn chain(&self, x: &Array, keys: &[Option<Key>]) -> Result<Array>;
+    /// `x` through every layer in order; with keys, layer `i` gets
+    /// `keys[i]`, and there are [`count`](Layers::count) of them.
+    fn chain(&self, x: &Array, keys: Option<&[Key]>) -> Result<Array>;
 }
 
 /// Layers applied in order. See the [module docs](self).
@@ -87,8 +98,23 @@ impl<L: Layers> Sequential<L> {
         Sequential { layers }
     }
 
-    /// `x` through every layer. A `key`, if given, is split into one key
-    /// per layer.
+    /// `x` through every layer, none of which may draw random numbers: a
+    /// [`Dropout`] not in inference mode fails and names its layer. See
+    /// [`forward_with_key`](Self::forward_with_key).
+    ///
+    /// ```
+    /// use solstice::{Array, DType, nn::{Identity, Linear, Sequential}, random::Key};
+    /// # fn main() -> solstice::Result<()> {
+    /// let model = Sequential::new((Identity::new(), Linear::new(2, 3, Key::new(0))?));
+    /// assert_eq!(model.forward(&Array::ones(&[2], DType::F32)?)?.shape(), &[3]);
+    /// # Ok(()) }
+    /// ```
+    pub fn forward(&self, x: &Array) -> Result<Array> {
+        self.layers.chain(x, None)
+    }
+
+    /// `x` through every layer, `key` split into one key per layer as
+    /// Equinox splits it: layer `i` gets the `i`-th.
     ///
     /// # Examples
     ///
@@ -97,23 +123,19 @@ impl<L: Layers> Sequential<L> {
     /// # fn main() -> solstice::Result<()> {
     /// let model = Sequential::new((Identity::new(), Dropout::new(0.5)?));
     /// let x = Array::ones(&[6], DType::F32)?;
-    /// let y = model.forward(&x, Some(Key::new(0)))?;
+    /// let y = model.forward_with_key(&x, Key::new(0))?;
     /// // The dropout, second of two layers, got the second key of the split.
     /// let [_, second] = Key::new(0).split();
     /// let by_hand = Dropout::new(0.5)?.forward(&x, second)?;
     /// assert_eq!(y.to_vec::<f32>()?, by_hand.to_vec::<f32>()?);
     /// // Without a key the dropout fails, and the error names the layer.
-    /// let err = model.forward(&x, None).unwrap_err();
+    /// let err = model.forward(&x).unwrap_err();
     /// assert!(err.to_string().starts_with("in Sequential layer 1: Dropout::forward needs a key"));
     /// # Ok(()) }
     /// ```
-    pub fn forward(&self, x: &Array, key: Option<Key>) -> Result<Array> {
-        let n = self.layers.count();
-        let keys: Vec<Option<Key>> = match key {
-            Some(key) => key.split_n(n).into_iter().map(Some).collect(),
-            None => vec![None; n],
-        };
-        self.layers.chain(x, &keys)
+    pub fn forward_with_key(&self, x: &Array, key: Key) -> Result<Array> {
+        let keys = key.split_n(self.layers.count());
+        self.layers.chain(x, Some(&keys))
     }
 
     /// The number of layers.
@@ -127,8 +149,14 @@ impl<L: Layers> Sequential<L> {
     }
 }
 
-fn in_layer(i: usize) -> impl FnOnce(crate::Error) -> crate::Error {
-    move |e| e.context(format!("in Sequential layer {i}"))
+/// Layer `i` on `x`, with its key if there are keys; an error names the
+/// layer.
+fn call_layer<L: Layer>(layer: &L, x: &Array, keys: Option<&[Key]>, i: usize) -> Result<Array> {
+    match keys {
+        Some(keys) => layer.call_with_key(x, keys[i].clone()),
+        None => layer.call(x),
+    }
+    .map_err(|e| e.context(format!("in Sequential layer {i}")))
 }
 
 impl<L: Layer> Layers for Vec<L> {
@@ -136,10 +164,10 @@ impl<L: Layer> Layers for Vec<L> {
         self.len()
     }
 
-    fn chain(&self, x: &Array, keys: &[Option<Key>]) -> Result<Array> {
+    fn chain(&self, x: &Array, keys: Option<&[Key]>) -> Result<Array> {
         let mut x = x.clone();
-        for (i, (layer, key)) in self.iter().zip(keys).enumerate() {
-            x = layer.call(&x, key.clone()).map_err(in_layer(i))?;
+        for (i, layer) in self.iter().enumerate() {
+            x = call_layer(layer, &x, keys, i)?;
         }
         Ok(x)
     }
@@ -150,10 +178,10 @@ impl<L: Layer, const N: usize> Layers for [L; N] {
         N
     }
 
-    fn chain(&self, x: &Array, keys: &[Option<Key>]) -> Result<Array> {
+    fn chain(&self, x: &Array, keys: Option<&[Key]>) -> Result<Array> {
         let mut x = x.clone();
-        for (i, (layer, key)) in self.iter().zip(keys).enumerate() {
-            x = layer.call(&x, key.clone()).map_err(in_layer(i))?;
+        for (i, layer) in self.iter().enumerate() {
+            x = call_layer(layer, &x, keys, i)?;
         }
         Ok(x)
     }
@@ -166,9 +194,9 @@ macro_rules! tuple_layers {
                 $n
             }
 
-            fn chain(&self, x: &Array, keys: &[Option<Key>]) -> Result<Array> {
+            fn chain(&self, x: &Array, keys: Option<&[Key]>) -> Result<Array> {
                 let x = x.clone();
-                $(let x = self.$idx.call(&x, keys[$idx].clone()).map_err(in_layer($idx))?;)*
+                $(let x = call_layer(&self.$idx, &x, keys, $idx)?;)*
                 Ok(x)
             }
         }
@@ -196,7 +224,7 @@ tuple_layers!(8; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
 /// let mut layers = vec![BoxedLayer::new(Linear::new(2, 2, Key::new(0))?)];
 /// layers.push(BoxedLayer::new(Dropout::new(0.5)?));
 /// let model = Sequential::new(layers);
-/// let y = model.forward(&Array::ones(&[2], solstice::DType::F32)?, Some(Key::new(1)))?;
+/// let y = model.forward_with_key(&Array::ones(&[2], solstice::DType::F32)?, Key::new(1))?;
 /// assert_eq!(y.shape(), &[2]);
 /// let first = model.layers[0].downcast_ref::<Linear>().unwrap();
 /// assert_eq!(first.weight.shape(), &[2, 2]);
@@ -227,7 +255,8 @@ trait ErasedLayer {
         f: &mut dyn FnMut(&KeyPath, crate::tree::LeafMut<'_>),
     );
     fn structure(&self) -> Structure;
-    fn call(&self, x: &Array, key: Option<Key>) -> Result<Array>;
+    fn call(&self, x: &Array) -> Result<Array>;
+    fn call_with_key(&self, x: &Array, key: Key) -> Result<Array>;
     fn as_any(&self) -> &dyn Any;
 }
 
@@ -252,8 +281,12 @@ impl<L: Layer + Send + Sync + 'static> ErasedLayer for L {
         Tree::structure(self)
     }
 
-    fn call(&self, x: &Array, key: Option<Key>) -> Result<Array> {
-        Layer::call(self, x, key)
+    fn call(&self, x: &Array) -> Result<Array> {
+        Layer::call(self, x)
+    }
+
+    fn call_with_key(&self, x: &Array, key: Key) -> Result<Array> {
+        Layer::call_with_key(self, x, key)
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -286,8 +319,12 @@ impl Tree for BoxedLayer {
 }
 
 impl Layer for BoxedLayer {
-    fn call(&self, x: &Array, key: Option<Key>) -> Result<Array> {
-        self.0.call(x, key)
+    fn call(&self, x: &Array) -> Result<Array> {
+        self.0.call(x)
+    }
+
+    fn call_with_key(&self, x: &Array, key: Key) -> Result<Array> {
+        self.0.call_with_key(x, key)
     }
 }
 
@@ -298,14 +335,22 @@ impl fmt::Debug for BoxedLayer {
 }
 
 impl<L: Layers> Layer for Sequential<L> {
-    fn call(&self, x: &Array, key: Option<Key>) -> Result<Array> {
-        self.forward(x, key)
+    fn call(&self, x: &Array) -> Result<Array> {
+        self.forward(x)
+    }
+
+    fn call_with_key(&self, x: &Array, key: Key) -> Result<Array> {
+        self.forward_with_key(x, key)
     }
 }
 
 impl Layer for Dropout {
-    fn call(&self, x: &Array, key: Option<Key>) -> Result<Array> {
-        self.apply(x, key, false)
+    fn call(&self, x: &Array) -> Result<Array> {
+        self.apply(x, None, false)
+    }
+
+    fn call_with_key(&self, x: &Array, key: Key) -> Result<Array> {
+        self.apply(x, Some(key), false)
     }
 }
 
@@ -313,7 +358,7 @@ impl Layer for Dropout {
 macro_rules! keyless_layer {
     ($($t:ty),*) => {$(
         impl Layer for $t {
-            fn call(&self, x: &Array, _key: Option<Key>) -> Result<Array> {
+            fn call(&self, x: &Array) -> Result<Array> {
                 self.forward(x)
             }
         }

@@ -76,10 +76,10 @@ pub struct Shared<T> {
 }
 
 impl<T: Tree> Shared<T> {
-    /// Ties one node: `where_` selects it, `get` computes its value.
+    /// Ties one node: `select` picks it (Equinox's `where`), `get` computes its value.
     ///
     /// Fails if `get`'s value and the node differ in structure, shape or
-    /// dtype, and if `get` reads the node `where_` removes (the value must
+    /// dtype, and if `get` reads the node `select` removes (the value must
     /// come from the rest of the tree).
     ///
     /// These checks run `get` on shapes and dtypes only, as Equinox runs it
@@ -99,23 +99,23 @@ impl<T: Tree> Shared<T> {
     /// let shared = Shared::new(pair.clone(), |p| &mut p.1.weight, |p| p.0.weight.t())?;
     /// let (a, b) = shared.call()?;
     /// assert_eq!(b.weight.to_vec::<f32>()?, a.weight.t()?.to_vec::<f32>()?);
-    /// // `get` may not read what `where_` removes.
+    /// // `get` may not read what `select` removes.
     /// let err = Shared::new(pair, |p| &mut p.1.weight, |p| p.1.weight.clone()).unwrap_err();
     /// assert!(err.to_string().starts_with("Shared::new: `get` reads the node that `where` removes"));
     /// # Ok(()) }
     /// ```
     pub fn new<N, G>(
         pytree: T,
-        where_: impl for<'a> Fn(&'a mut T) -> &'a mut N + Send + Sync + 'static,
+        select: impl for<'a> Fn(&'a mut T) -> &'a mut N + Send + Sync + 'static,
         get: impl Fn(&T) -> G + Send + Sync + 'static,
     ) -> Result<Self>
     where
         N: Tree,
         G: Tied<N>,
     {
-        let where_ = Arc::new(where_);
+        let select = Arc::new(select);
         let get = Arc::new(get);
-        let (w1, w2, w3, g1, g2) = (where_.clone(), where_.clone(), where_, get.clone(), get);
+        let (w1, w2, w3, g1, g2) = (select.clone(), select.clone(), select, get.clone(), get);
         let core = Core {
             visit: Box::new(move |t, f| visit_node(0, w1(t), f)),
             structures: Box::new(move |t| vec![w2(t).structure()]),
@@ -130,20 +130,20 @@ impl<T: Tree> Shared<T> {
         Shared::build(pytree, Arc::new(core), None, "Shared::new")
     }
 
-    /// Ties several nodes of one type: `where_` selects them, `get` returns
+    /// Ties several nodes of one type: `select` picks them, `get` returns
     /// as many values, in the same order.
     pub fn new_each<N, G>(
         pytree: T,
-        where_: impl for<'a> Fn(&'a mut T) -> Vec<&'a mut N> + Send + Sync + 'static,
+        select: impl for<'a> Fn(&'a mut T) -> Vec<&'a mut N> + Send + Sync + 'static,
         get: impl Fn(&T) -> G + Send + Sync + 'static,
     ) -> Result<Self>
     where
         N: Tree,
         G: Tied<Vec<N>>,
     {
-        let where_ = Arc::new(where_);
+        let select = Arc::new(select);
         let get = Arc::new(get);
-        let (w1, w2, w3, g1, g2) = (where_.clone(), where_.clone(), where_, get.clone(), get);
+        let (w1, w2, w3, g1, g2) = (select.clone(), select.clone(), select, get.clone(), get);
         let core = Core {
             visit: Box::new(move |t, f| {
                 for (k, node) in w1(t).into_iter().enumerate() {
@@ -172,11 +172,11 @@ impl<T: Tree> Shared<T> {
         Shared::build(pytree, Arc::new(core), None, "Shared::new_each")
     }
 
-    /// Ties two nodes, possibly of different types: `where_` selects them,
+    /// Ties two nodes, possibly of different types: `select` picks them,
     /// `get` returns their two values.
     pub fn new_pair<A, B, G>(
         pytree: T,
-        where_: impl for<'a> Fn(&'a mut T) -> (&'a mut A, &'a mut B) + Send + Sync + 'static,
+        select: impl for<'a> Fn(&'a mut T) -> (&'a mut A, &'a mut B) + Send + Sync + 'static,
         get: impl Fn(&T) -> G + Send + Sync + 'static,
     ) -> Result<Self>
     where
@@ -184,9 +184,9 @@ impl<T: Tree> Shared<T> {
         B: Tree,
         G: Tied<(A, B)>,
     {
-        let where_ = Arc::new(where_);
+        let select = Arc::new(select);
         let get = Arc::new(get);
-        let (w1, w2, w3, g1, g2) = (where_.clone(), where_.clone(), where_, get.clone(), get);
+        let (w1, w2, w3, g1, g2) = (select.clone(), select.clone(), select, get.clone(), get);
         let core = Core {
             visit: Box::new(move |t, f| {
                 let (a, b) = w1(t);

@@ -9,7 +9,9 @@
 //! - **safetensors**, keyed by tree paths, memory-mapped on load:
 //!   [`save_safetensors`] and [`load_safetensors`], with hooks to read and
 //!   write another library's names and layouts
-//!   ([`load_safetensors_with`], [`save_safetensors_with`]).
+//!   ([`load_safetensors_with`], [`save_safetensors_with`]), and named
+//!   arrays for layouts that are not one tensor per leaf
+//!   ([`save_safetensors_named`]).
 //!
 //! Every leaf is saved: arrays and scalars (`Dropout::p` is a float record,
 //! as in Equinox), in leaf order. Holes write nothing: a weight tied through
@@ -37,6 +39,7 @@ pub use eqx::{
     tree_serialise_leaves_to, tree_serialise_leaves_with,
 };
 pub use safetensors::{
-    SafetensorsFile, load_safetensors, load_safetensors_with, safetensors_bytes,
-    safetensors_bytes_with, safetensors_name, save_safetensors, save_safetensors_with,
+    Placeholder, SafetensorsFile, load_safetensors, load_safetensors_with, safetensors_bytes,
+    safetensors_bytes_with, safetensors_name, safetensors_named_bytes, save_safetensors,
+    save_safetensors_named, save_safetensors_with,
 };

@@ -11,8 +11,14 @@
 //!
 //! **Ties.** A leaf tied through [`Shared`](crate::nn::Shared) is a
 //! placeholder, so it is not stored: its value is the model's `get` of the
-//! source. Its name is listed in `__metadata__` under
-//! `solstice.placeholder.<name>` (value `Shared`). One array that sits at
+//! sources. Its name is listed in `__metadata__` under
+//! `solstice.placeholder.<name>`, whose value is a JSON object naming the
+//! tensors `get` reads and the name `get` was given with
+//! [`Shared::named`](crate::nn::Shared::named), or `null`:
+//! `{"get":"transpose","sources":["shared.pytree.0.weight"]}`. A reader
+//! that knows what `get` does (the identity, for a tied embedding and
+//! head) can restore the tie from it; [`SafetensorsFile::placeholders`]
+//! reads it back. One array that sits at
 //! two paths (the same array, [`Array::is`]) is almost always a mistake, so
 //! saving it is refused unless the save runs inside
 //! [`allow_aliasing`](crate::tree::allow_aliasing); then it is stored once, under the first
@@ -72,6 +78,19 @@ pub fn safetensors_name(path: &KeyPath) -> String {
     parts.join(".")
 }
 
+/// A tensor left out because it is a [`Shared`](crate::nn::Shared)
+/// placeholder, as [`SafetensorsFile::placeholders`] reads it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Placeholder<'a> {
+    /// The placeholder's tensor name.
+    pub name: &'a str,
+    /// The name `get` was given with
+    /// [`Shared::named`](crate::nn::Shared::named), if any.
+    pub get: Option<String>,
+    /// The tensors `get` reads, by their stored names.
+    pub sources: Vec<String>,
+}
+
 /// Saves `tree` to a safetensors file, replacing it atomically. See the
 /// [module docs](self) for the names, dtypes and ties.
 ///
@@ -128,6 +147,10 @@ pub fn safetensors_bytes_with<T: Tree>(
     mut hook: impl FnMut(&KeyPath, &str, &Array) -> Result<Option<(String, Array)>>,
 ) -> Result<Vec<u8>> {
     crate::tree::ties::check_aliasing(tree, "save_safetensors")?;
+    let tie_sources = placeholder_sources(tree)?;
+    // Default name -> stored name, for sources the hook renamed or dropped.
+    let mut stored_names: HashMap<String, String> = HashMap::new();
+    let mut placeholders: Vec<(String, Option<TieSource>)> = Vec::new();
     let mut tensors: Vec<Entry> = Vec::new();
     let mut stored: Vec<(Array, String)> = Vec::new();
     let mut metadata = BTreeMap::new();
@@ -141,13 +164,15 @@ pub fn safetensors_bytes_with<T: Tree>(
         let result = (|| -> Result<()> {
             match leaf {
                 Leaf::Array(a) if a.is_placeholder() => {
-                    metadata.insert(format!("{PLACEHOLDER}{name}"), "Shared".to_string());
+                    placeholders.push((name, tie_sources.get(path).cloned()));
                 }
                 Leaf::Array(a) if a.is_hole() => {}
                 Leaf::Array(a) => {
-                    let Some((name, a)) = hook(path, &name, a)? else {
+                    let default = name;
+                    let Some((name, a)) = hook(path, &default, a)? else {
                         return Ok(());
                     };
+                    stored_names.insert(default, name.clone());
                     if let Some((_, first)) = stored.iter().find(|(b, _)| b.is(&a)) {
                         metadata.insert(format!("{TIE}{name}"), first.clone());
                         return Ok(());
@@ -171,7 +196,98 @@ pub fn safetensors_bytes_with<T: Tree>(
     if let Some(e) = error {
         return Err(e);
     }
+    for (name, tie) in placeholders {
+        let value = match tie {
+            Some((get, sources)) => {
+                let sources: Vec<&str> = sources
+                    .iter()
+                    .filter_map(|s| stored_names.get(s).map(String::as_str))
+                    .collect();
+                serde_json::json!({ "get": get, "sources": sources }).to_string()
+            }
+            None => serde_json::json!({ "get": null, "sources": [] }).to_string(),
+        };
+        metadata.insert(format!("{PLACEHOLDER}{name}"), value);
+    }
     encode(tensors, &metadata)
+}
+
+/// The name a tie's `get` was given, and the default names of the tensors
+/// it reads.
+type TieSource = (Option<String>, Vec<String>);
+
+/// For every placeholder slot of `tree`, the name `get` was given and the
+/// default tensor names of the leaves `get` reads.
+fn placeholder_sources<T: Tree>(
+    tree: &T,
+) -> Result<HashMap<KeyPath, TieSource>> {
+    let mut out = HashMap::new();
+    for group in crate::tree::tie_groups(tree)? {
+        let sources: Vec<String> = group
+            .sources
+            .iter()
+            .map(|s| safetensors_name(&s.path))
+            .collect();
+        for node in &group.tied {
+            for slot in &node.slots {
+                out.insert(slot.path.clone(), (group.name.clone(), sources.clone()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Saves named arrays, not a tree, to a safetensors file, replacing it
+/// atomically: for a layout that is not one tensor per leaf (another
+/// library's fused or transposed weights, assembled by the caller).
+/// `__metadata__` holds `"format": "pt"`; two arrays under one name are an
+/// error.
+///
+/// # Examples
+///
+/// ```
+/// use solstice::{Array, serial};
+/// # fn main() -> solstice::Result<()> {
+/// let dir = std::env::temp_dir().join(format!("solstice-doc-st-named-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("named.safetensors");
+/// let w = Array::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3])?;
+/// serial::save_safetensors_named(&path, &[("h.0.w".to_string(), w.clone())])?;
+/// let file = serial::SafetensorsFile::open(&path)?;
+/// assert_eq!(file.names(), ["h.0.w"]);
+/// assert_eq!(file.array("h.0.w")?.to_vec::<f32>()?, w.to_vec::<f32>()?);
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok(()) }
+/// ```
+pub fn save_safetensors_named(path: impl AsRef<Path>, tensors: &[(String, Array)]) -> Result<()> {
+    let path = path.as_ref();
+    let bytes = safetensors_named_bytes(tensors)
+        .map_err(|e| e.context(format!("writing {}", path.display())))?;
+    write_atomically(path, |w| Ok(std::io::Write::write_all(w, &bytes)?))
+}
+
+/// The bytes of the safetensors file [`save_safetensors_named`] writes.
+pub fn safetensors_named_bytes(tensors: &[(String, Array)]) -> Result<Vec<u8>> {
+    let mut entries = Vec::with_capacity(tensors.len());
+    for (name, a) in tensors {
+        if a.is_hole() {
+            return Err(Error::new(
+                crate::error::Kind::Hole,
+                format!(
+                    "the tensor {name:?} is a hole (absent or a placeholder), which has no data"
+                ),
+            ));
+        }
+        entries.push(Entry {
+            dtype: st_dtype(a.dtype()),
+            shape: a.shape().to_vec(),
+            data: bytes::to_le_bytes(a).map_err(|e| e.context(format!("tensor {name:?}")))?,
+            name: name.clone(),
+        });
+    }
+    let mut metadata = BTreeMap::new();
+    metadata.insert("format".to_string(), "pt".to_string());
+    encode(entries, &metadata)
 }
 
 /// Loads a tree shaped like `like` from a safetensors file, memory-mapped.
@@ -304,6 +420,31 @@ impl SafetensorsFile {
     /// The `__metadata__` entries.
     pub fn metadata(&self) -> &BTreeMap<String, String> {
         &self.metadata
+    }
+
+    /// The `Shared` placeholders recorded in `__metadata__`: each tied
+    /// tensor's name, the name of its `get` (if it was given one) and the
+    /// names of the tensors `get` reads. A file written before sources were
+    /// recorded lists a placeholder with no sources.
+    pub fn placeholders(&self) -> Vec<Placeholder<'_>> {
+        self.metadata
+            .iter()
+            .filter_map(|(k, v)| {
+                let name = k.strip_prefix(PLACEHOLDER)?;
+                let parsed: serde_json::Value = serde_json::from_str(v).unwrap_or_default();
+                let get = parsed.get("get").and_then(|g| g.as_str()).map(String::from);
+                let sources = parsed
+                    .get("sources")
+                    .and_then(|s| s.as_array())
+                    .map(|s| {
+                        s.iter()
+                            .filter_map(|v| v.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Some(Placeholder { name, get, sources })
+            })
+            .collect()
     }
 
     /// The ties recorded in `__metadata__`: `(tied name, source name)`.

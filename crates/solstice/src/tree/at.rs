@@ -56,7 +56,7 @@
 use super::Tree;
 use crate::error::{Error, Result};
 
-/// A copy of `tree` with the node `where_` selects replaced by `replace`.
+/// A copy of `tree` with the node `select` picks (Equinox's `where`) replaced by `replace`.
 /// The input is unchanged; arrays are shared, not copied.
 ///
 /// # Examples
@@ -73,16 +73,16 @@ use crate::error::{Error, Result};
 /// ```
 pub fn tree_at<T: Tree, N>(
     tree: &T,
-    where_: impl for<'a> Fn(&'a mut T) -> &'a mut N,
+    select: impl for<'a> Fn(&'a mut T) -> &'a mut N,
     replace: N,
 ) -> Result<T> {
     let mut out = tree.clone();
-    *where_(&mut out) = replace;
+    *select(&mut out) = replace;
     settle(&mut out);
     Ok(out)
 }
 
-/// A copy of `tree` with the node `where_` selects replaced by
+/// A copy of `tree` with the node `select` picks (Equinox's `where`) replaced by
 /// `replace_fn(node)`.
 ///
 /// # Examples
@@ -97,17 +97,17 @@ pub fn tree_at<T: Tree, N>(
 /// ```
 pub fn tree_at_with<T: Tree, N>(
     tree: &T,
-    where_: impl for<'a> Fn(&'a mut T) -> &'a mut N,
+    select: impl for<'a> Fn(&'a mut T) -> &'a mut N,
     replace_fn: impl FnOnce(&N) -> Result<N>,
 ) -> Result<T> {
     let mut out = tree.clone();
-    let node = where_(&mut out);
+    let node = select(&mut out);
     *node = replace_fn(node)?;
     settle(&mut out);
     Ok(out)
 }
 
-/// A copy of `tree` with each node of the `Vec` that `where_` returns
+/// A copy of `tree` with each node of the `Vec` that `select` returns
 /// replaced by the matching item of `replace`, which must be as long.
 ///
 /// # Examples
@@ -125,11 +125,11 @@ pub fn tree_at_with<T: Tree, N>(
 /// ```
 pub fn tree_at_each<T: Tree, N>(
     tree: &T,
-    where_: impl for<'a> Fn(&'a mut T) -> Vec<&'a mut N>,
+    select: impl for<'a> Fn(&'a mut T) -> Vec<&'a mut N>,
     replace: Vec<N>,
 ) -> Result<T> {
     let mut out = tree.clone();
-    let nodes = where_(&mut out);
+    let nodes = select(&mut out);
     if nodes.len() != replace.len() {
         return Err(Error::structure(format!(
             "tree_at_each: `where` selected {} nodes but `replace` has {}; \
@@ -145,30 +145,30 @@ pub fn tree_at_each<T: Tree, N>(
     Ok(out)
 }
 
-/// A copy of `tree` with each node of the `Vec` that `where_` returns
+/// A copy of `tree` with each node of the `Vec` that `select` returns
 /// replaced by `replace_fn(node)`.
 pub fn tree_at_each_with<T: Tree, N>(
     tree: &T,
-    where_: impl for<'a> Fn(&'a mut T) -> Vec<&'a mut N>,
+    select: impl for<'a> Fn(&'a mut T) -> Vec<&'a mut N>,
     mut replace_fn: impl FnMut(&N) -> Result<N>,
 ) -> Result<T> {
     let mut out = tree.clone();
-    for node in where_(&mut out) {
+    for node in select(&mut out) {
         *node = replace_fn(node)?;
     }
     settle(&mut out);
     Ok(out)
 }
 
-/// A copy of `tree` with the two nodes `where_` selects replaced by the two
+/// A copy of `tree` with the two nodes `select` picks replaced by the two
 /// items of `replace`. The nodes may have different types.
 pub fn tree_at_pair<T: Tree, A, B>(
     tree: &T,
-    where_: impl for<'a> Fn(&'a mut T) -> (&'a mut A, &'a mut B),
+    select: impl for<'a> Fn(&'a mut T) -> (&'a mut A, &'a mut B),
     replace: (A, B),
 ) -> Result<T> {
     let mut out = tree.clone();
-    let (a, b) = where_(&mut out);
+    let (a, b) = select(&mut out);
     *a = replace.0;
     *b = replace.1;
     settle(&mut out);
