@@ -230,3 +230,31 @@ fn shared_new_checks_its_tie_without_running_get_on_data() {
     .unwrap();
     assert_eq!(tied.1.weight.short_description(), "f32[200000,4096]");
 }
+
+#[test]
+fn custom_vjp_and_holes_pass_through_eval_shape() {
+    use solstice::custom_vjp;
+    let f = custom_vjp(
+        |x: &Array| x.sum(&[0])?.exp(),
+        |_x: &Array, _y: &Array, ct: &Array| ct.broadcast_to(&[4, 3]),
+    );
+    let x = Array::shape_dtype(&[4, 3], DType::F32);
+    let (y, kernels) = record_kernels(|| eval_shape(|x: &Array| f(x), &x).unwrap());
+    assert!(kernels.is_empty(), "{kernels:?}");
+    assert_eq!(y.short_description(), "f32[3]");
+    let g = eval_shape(|x: &Array| grad(|x: &Array| f(x)?.sum_all())(x), &x).unwrap();
+    assert_eq!(g.short_description(), "f32[4,3]");
+
+    // Holes stay holes, in the input and the output.
+    let args = (Array::absent(), Array::shape_dtype(&[2], DType::F64));
+    let (hole, doubled) = eval_shape(
+        |(a, b): &(Array, Array)| -> Result<(Array, Array)> {
+            assert!(a.is_absent());
+            Ok((a.clone(), b.mul_scalar(2.0)?))
+        },
+        &args,
+    )
+    .unwrap();
+    assert!(hole.is_absent());
+    assert_eq!(doubled.short_description(), "f64[2]");
+}

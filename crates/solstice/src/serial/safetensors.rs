@@ -218,9 +218,7 @@ type TieSource = (Option<String>, Vec<String>);
 
 /// For every placeholder slot of `tree`, the name `get` was given and the
 /// default tensor names of the leaves `get` reads.
-fn placeholder_sources<T: Tree>(
-    tree: &T,
-) -> Result<HashMap<KeyPath, TieSource>> {
+fn placeholder_sources<T: Tree>(tree: &T) -> Result<HashMap<KeyPath, TieSource>> {
     let mut out = HashMap::new();
     for group in crate::tree::tie_groups(tree)? {
         let sources: Vec<String> = group
