@@ -2,13 +2,13 @@
 //! inputs' shapes and dtypes alone.
 //!
 //! [`Prim::abstract_eval`] is the one statement of what a primitive
-//! accepts and what it returns. `bind` runs it before every primitive, so
-//! the same inputs are rejected with the same error whether the values
-//! exist (eager), are batched (`vmap`), recorded (`grad`) or absent
-//! ([`eval_shape`](crate::eval_shape)); there it is the only thing that
-//! runs. In debug builds `bind` also checks each kernel's and each
-//! transformation's result against it, so a rule that drifts from its
-//! kernel fails the tests.
+//! accepts and what it returns. Inside [`eval_shape`](crate::eval_shape)
+//! it is the only thing that runs: no kernel, no data. In debug builds
+//! (every test) `bind` runs it before every primitive on every path (eager,
+//! `vmap`, `grad`, `jvp`) and checks the kernel's or the transformation's
+//! result against it, so a rule that drifts from its kernel fails the
+//! tests; release builds skip it where a kernel runs, to keep eager
+//! dispatch cheap.
 //!
 //! The public operations check their arguments first, with messages in
 //! the user's terms (axes as given, the operation's own name); the rules
