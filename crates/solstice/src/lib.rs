@@ -53,9 +53,9 @@ pub use array::{concatenate, einsum, one_hot, stack, where_cond};
 pub use error::{Error, Result};
 pub use solstice_derive::Module;
 pub use transform::{
-    Axes, Pullback, apply_updates, custom_vjp, filter_grad, filter_grad_aux, filter_value_and_grad,
-    filter_value_and_grad_aux, filter_vmap, grad, hessian, jacfwd, jacrev, jvp, tree_scale, vjp,
-    vmap, vmap_with,
+    Axes, Pullback, apply_updates, custom_vjp, eval_shape, filter_grad, filter_grad_aux,
+    filter_value_and_grad, filter_value_and_grad_aux, filter_vmap, grad, hessian, jacfwd, jacrev,
+    jvp, tree_scale, vjp, vmap, vmap_with,
 };
 pub use tree::Tree;
 

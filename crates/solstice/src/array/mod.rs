@@ -12,7 +12,10 @@
 //! - a **hole**: *absent* (Equinox's `None` in a filtered tree or gradient)
 //!   or a *placeholder* (Equinox's `SharedNode`, left by
 //!   [`Shared`](crate::nn::Shared)). A hole has no shape and no data, and using
-//!   it as a number is an error that says how to get the real value.
+//!   it as a number is an error that says how to get the real value;
+//! - a **shape-and-dtype stand-in** (JAX's `ShapeDtypeStruct`): what
+//!   [`eval_shape`](crate::eval_shape) returns, and may be given, in place
+//!   of an array. It has a shape and a dtype but no data.
 
 pub(crate) mod adam;
 mod cpu;
@@ -31,7 +34,11 @@ pub use ops::one_hot;
 pub use ops_index::{concatenate, stack};
 pub use ops_math::where_cond;
 pub(crate) mod prim;
+mod shape_rules;
+#[cfg(test)]
+mod shape_rules_tests;
 pub use prim::CmpOp;
+pub(crate) use shape_rules::Aval;
 
 use std::sync::Arc;
 
@@ -71,6 +78,8 @@ struct Node {
 enum Body {
     Value(Tensor),
     Tracer(Tracer),
+    /// A shape and dtype without data (`ShapeDtypeStruct`).
+    Shaped,
     Absent,
     /// A `Shared` placeholder; the tag says which tie it belongs to, so that
     /// tie tools can find ties in any tree without a trait method of their own.
@@ -124,6 +133,34 @@ impl Array {
                 Hole::Placeholder => Body::Placeholder(None),
             },
         }))
+    }
+
+    /// A stand-in with a shape and a dtype but no data: JAX's
+    /// `ShapeDtypeStruct`. [`eval_shape`](crate::eval_shape) returns these
+    /// and accepts them as inputs; nothing is allocated for them, and
+    /// computing with one outside `eval_shape` is an error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use solstice::{Array, DType};
+    /// let x = Array::shape_dtype(&[100_000, 100_000], DType::F32);
+    /// assert_eq!(format!("{x:?}"), "f32[100000,100000]");
+    /// assert!(x.is_shape_dtype());
+    /// assert!(x.exp().is_err());
+    /// ```
+    pub fn shape_dtype(shape: &[usize], dtype: DType) -> Self {
+        Array(Arc::new(Node {
+            shape: shape.to_vec(),
+            dtype,
+            body: Body::Shaped,
+        }))
+    }
+
+    /// Whether this is a shape-and-dtype stand-in made by
+    /// [`Array::shape_dtype`] or returned by [`eval_shape`](crate::eval_shape).
+    pub fn is_shape_dtype(&self) -> bool {
+        matches!(self.0.body, Body::Shaped)
     }
 
     /// A placeholder that knows the tie it belongs to.
@@ -232,6 +269,10 @@ impl Array {
     /// assert!(Array::arange(300, DType::U8).unwrap_err().is_dtype_mismatch());
     /// assert!(Array::arange(256, DType::U8).is_ok());
     /// ```
+    ///
+    /// Inside [`eval_shape`](crate::eval_shape) the result is abstract (a
+    /// shape and dtype, nothing allocated), as every array computed there is;
+    /// so is [`Array::arange`]'s.
     pub fn full(shape: &[usize], value: f64, dtype: DType) -> Result<Self> {
         let count = element_count("Array::full", shape)?;
         if let Some((lo, hi)) = dtype.int_range()
@@ -240,6 +281,9 @@ impl Array {
             return Err(Error::dtype(format!(
                 "{value} is not a value of {dtype}; use a float dtype or a whole number in range"
             )));
+        }
+        if let Some(stand_in) = crate::transform::trace::abstract_constant(shape, dtype) {
+            return Ok(stand_in);
         }
         let t = match dtype {
             DType::F32 => {
@@ -277,6 +321,9 @@ impl Array {
                 "Array::arange({n}) does not fit {dtype}, whose largest value is {hi}; \
                  use a wider dtype"
             )));
+        }
+        if let Some(stand_in) = crate::transform::trace::abstract_constant(&[n], dtype) {
+            return Ok(stand_in);
         }
         // candle builds it as i64 first, then converts.
         cpu::alloc::probe("Array::arange", n, 8 + dtype.size())?;
@@ -364,7 +411,12 @@ impl Array {
                      to rebuild the tree with the shared value in place"
                 ),
             )),
-            _ => Ok(()),
+            Body::Shaped => Err(Error::transform(format!(
+                "{op} got {}, a shape and dtype without values (ShapeDtypeStruct); compute \
+                 with it inside `eval_shape`, or with a real array",
+                self.short_description()
+            ))),
+            Body::Value(_) | Body::Tracer(_) => Ok(()),
         }
     }
 
@@ -383,7 +435,9 @@ impl Array {
                     t.transform_name()
                 ))),
             },
-            Body::Absent | Body::Placeholder(_) => unreachable!("holes are rejected above"),
+            Body::Absent | Body::Placeholder(_) | Body::Shaped => {
+                unreachable!("holes and stand-ins are rejected above")
+            }
         }
     }
 

@@ -40,6 +40,7 @@ use std::sync::Arc;
 
 use crate::array::Array;
 use crate::error::{Error, Result};
+use crate::transform::eval_shape::abstractly;
 use crate::transform::grad::dependencies;
 use crate::tree::path::strip_suffix;
 use crate::tree::ties::{TargetMeta, TieMeta, TieTag, replace_node};
@@ -80,6 +81,11 @@ impl<T: Tree> Shared<T> {
     /// Fails if `get`'s value and the node differ in structure, shape or
     /// dtype, and if `get` reads the node `select` removes (the value must
     /// come from the rest of the tree).
+    ///
+    /// These checks run `get` on shapes and dtypes only, as Equinox runs it
+    /// under `filter_eval_shape` (see [`eval_shape`](crate::eval_shape)):
+    /// building the tie computes nothing, and a `get` that reads values on
+    /// the host (`to_vec`) is an error here.
     ///
     /// # Examples
     ///
@@ -320,8 +326,12 @@ impl<T: Tree> Shared<T> {
     /// Makes the tie from a tree whose tied nodes are in place (a full tree,
     /// as `call` returns): checks it, records its paths for the tie tools,
     /// and replaces the tied nodes by placeholders.
+    ///
+    /// `get` runs on shapes and dtypes only (as Equinox runs it under
+    /// `filter_eval_shape`): no data is read or computed here. The arrays
+    /// in `values` are abstract, and only their shapes and dtypes are used.
     fn build(pytree: T, core: Arc<Core<T>>, name: Option<Arc<str>>, api: &str) -> Result<Self> {
-        let values = guarded(api, || (core.values)(&pytree))?;
+        let values = guarded(api, || abstractly(&pytree, |p| (core.values)(p)))?;
         let mut probe = pytree.clone();
         let targets = guarded(api, || Ok((core.structures)(&mut probe)))?;
         if values.len() != targets.len() {
@@ -372,13 +382,14 @@ impl<T: Tree> Shared<T> {
                 removed.join(", ")
             ))
         };
-        let on_stored = guarded(api, || (core.values)(&stored)).map_err(|e| {
-            reads_removed(if e.is_hole() {
-                "it computes with that node".to_string()
-            } else {
-                e.to_string()
-            })
-        })?;
+        let on_stored =
+            guarded(api, || abstractly(&stored, |s| (core.values)(s))).map_err(|e| {
+                reads_removed(if e.is_hole() {
+                    "it computes with that node".to_string()
+                } else {
+                    e.to_string()
+                })
+            })?;
         if on_stored
             .iter()
             .any(|(_, v)| v.iter().any(Array::is_placeholder))
@@ -492,7 +503,7 @@ impl<T: Tree> Shared<T> {
             });
             Ok(())
         })?;
-        let values = guarded("tree_at", || (core.values)(&pytree))?;
+        let values = guarded("tree_at", || abstractly(&pytree, |p| (core.values)(p)))?;
         let got: Vec<(usize, &Array)> = values
             .iter()
             .enumerate()
@@ -704,8 +715,9 @@ fn value_slots<N: Tree>(value: &N) -> (Structure, Vec<Array>) {
 
 /// Which leaves of `stored` each tied node's value is computed from, and
 /// whether `get` returns them as they are. Found by running `get` on traced
-/// leaves and walking the recorded operations back; where that cannot run
-/// (a `get` that fails under tracing), the sources are left unknown.
+/// abstract leaves (shapes and dtypes, no data) and walking the recorded
+/// operations back; where that cannot run (a `get` that fails under
+/// tracing), the sources are left unknown.
 fn trace_sources<T: Tree>(
     stored: &T,
     core: &Core<T>,
@@ -713,18 +725,20 @@ fn trace_sources<T: Tree>(
 ) -> Vec<TargetMeta> {
     let (paths, primals): (Vec<KeyPath>, Vec<Array>) = tree_slots(stored).into_iter().unzip();
     let mut owner = Vec::new();
-    let found = dependencies(
-        |traced| {
-            let values = (core.values)(&with_slots(stored, traced))?;
-            let mut outs = Vec::new();
-            for (k, (_, slots)) in values.into_iter().enumerate() {
-                owner.extend(std::iter::repeat_n(k, slots.len()));
-                outs.extend(slots);
-            }
-            Ok(outs)
-        },
-        &primals,
-    );
+    let found = abstractly(&primals, |primals| {
+        dependencies(
+            |traced| {
+                let values = (core.values)(&with_slots(stored, traced))?;
+                let mut outs = Vec::new();
+                for (k, (_, slots)) in values.into_iter().enumerate() {
+                    owner.extend(std::iter::repeat_n(k, slots.len()));
+                    outs.extend(slots);
+                }
+                Ok(outs)
+            },
+            primals,
+        )
+    });
     let mut targets: Vec<TargetMeta> = nodes
         .into_iter()
         .map(|node| TargetMeta {

@@ -5,6 +5,7 @@
 //! - `batching` and `vjp_rules`: each primitive's rules for `vmap` and `grad`;
 //! - `jvp`: forward mode, with each primitive's JVP rule;
 //! - `jac`: `jacfwd`, `jacrev`, `hessian`, from `vmap` over `jvp`/`vjp`;
+//! - `eval_shape`: a function run on shapes and dtypes, no data;
 //! - `vmap`, `grad`: the public transformations;
 //! - `fused_rules`: the rules of the fused row-wise primitives;
 //! - `custom`: `custom_vjp`, a user's derivative as a primitive;
@@ -13,6 +14,7 @@
 mod adam_rules;
 mod batching;
 mod custom;
+pub(crate) mod eval_shape;
 mod fused_rules;
 pub(crate) mod grad;
 mod jac;
@@ -23,6 +25,7 @@ mod vjp_rules;
 mod vmap;
 
 pub use custom::custom_vjp;
+pub use eval_shape::eval_shape;
 pub use grad::{
     Pullback, filter_grad, filter_grad_aux, filter_value_and_grad, filter_value_and_grad_aux, grad,
     vjp,

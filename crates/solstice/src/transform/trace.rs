@@ -13,8 +13,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::array::Array;
 use crate::array::prim::Prim;
+use crate::array::{Array, Aval};
 use crate::error::{Error, Result};
 
 use super::{batching, grad::Tape};
@@ -41,6 +41,8 @@ pub(crate) enum TracerKind {
         primal: Array,
         tangent: Option<Array>,
     },
+    /// Only a shape and dtype, for `eval_shape`: no value exists.
+    Abstract,
 }
 
 impl Tracer {
@@ -48,7 +50,7 @@ impl Tracer {
     pub(crate) fn primal(&self) -> Option<&Array> {
         match &self.kind {
             TracerKind::Grad { primal, .. } | TracerKind::Jvp { primal, .. } => Some(primal),
-            TracerKind::Batch { .. } => None,
+            TracerKind::Batch { .. } | TracerKind::Abstract => None,
         }
     }
 
@@ -57,14 +59,21 @@ impl Tracer {
             TracerKind::Batch { .. } => "vmap",
             TracerKind::Grad { .. } => "grad",
             TracerKind::Jvp { .. } => "jvp",
+            TracerKind::Abstract => "eval_shape",
         }
     }
 }
 
 pub(crate) enum FrameKind {
-    Batch { size: usize },
-    Grad { tape: RefCell<Tape> },
+    Batch {
+        size: usize,
+    },
+    Grad {
+        tape: RefCell<Tape>,
+    },
     Jvp,
+    /// `eval_shape`: primitives are answered by their shape rules alone.
+    Abstract,
 }
 
 pub(crate) struct Frame {
@@ -161,9 +170,22 @@ pub(crate) fn bind(prim: Prim, args: &[&Array]) -> Result<Array> {
         .filter_map(|a| a.tracer())
         .max_by_key(|t| t.level);
     let Some(top) = top else {
+        // Inside `eval_shape` even constants are computed abstractly, as
+        // JAX stages everything out: no kernel runs there.
+        if let Some(frame) = innermost_abstract() {
+            return abstract_process(&frame, prim, args);
+        }
         if let Prim::Custom(rule) = &prim {
             return (rule.forward)(args[0]);
         }
+        // The public operations have checked the inputs in their own words,
+        // so release builds leave the rule to `eval_shape`; debug builds run
+        // it, and check the kernel against it.
+        let aval = if cfg!(debug_assertions) {
+            Some(prim.abstract_eval(&avals(args))?)
+        } else {
+            None
+        };
         let tensors = args
             .iter()
             .map(|a| a.tensor(prim.name()))
@@ -175,7 +197,11 @@ pub(crate) fn bind(prim: Prim, args: &[&Array]) -> Result<Array> {
         });
         let out = crate::array::eval_kernel(&prim, &tensors)
             .map_err(|e| e.context(format!("in {}", prim.name())))?;
-        return Array::from_tensor(out);
+        let out = Array::from_tensor(out)?;
+        return match aval {
+            Some(aval) => agrees(&prim, "kernel", &aval, out),
+            None => Ok(out),
+        };
     };
     let frame = frame_at(top.level)
         .filter(|f| f.id == top.frame)
@@ -188,11 +214,85 @@ pub(crate) fn bind(prim: Prim, args: &[&Array]) -> Result<Array> {
             return Err(escaped(t));
         }
     }
-    match &frame.kind {
-        FrameKind::Batch { size } => batch_process(&frame, *size, prim, args),
-        FrameKind::Grad { tape } => grad_process(&frame, tape, prim, args),
-        FrameKind::Jvp => jvp_process(&frame, prim, args),
+    // `Custom` is a composition: its own primitives are checked as they run.
+    let aval = match &prim {
+        Prim::Custom(_) => None,
+        _ if cfg!(debug_assertions) => Some(prim.abstract_eval(&avals(args))?),
+        _ => None,
+    };
+    let out = match &frame.kind {
+        FrameKind::Batch { size } => batch_process(&frame, *size, prim.clone(), args)?,
+        FrameKind::Grad { tape } => grad_process(&frame, tape, prim.clone(), args)?,
+        FrameKind::Jvp => jvp_process(&frame, prim.clone(), args)?,
+        FrameKind::Abstract => return abstract_process(&frame, prim, args),
+    };
+    match aval {
+        Some(aval) => agrees(&prim, frame_name(&frame.kind), &aval, out),
+        None => Ok(out),
     }
+}
+
+/// `prim` answered by its shape rule alone, with a tracer of the
+/// `eval_shape` frame `frame`; a custom rule's function is traced.
+fn abstract_process(frame: &Frame, prim: Prim, args: &[&Array]) -> Result<Array> {
+    if let Prim::Custom(rule) = &prim {
+        return (rule.forward)(args[0]);
+    }
+    let aval = prim.abstract_eval(&avals(args))?;
+    Ok(make_abstract_tracer(frame, aval.shape, aval.dtype))
+}
+
+/// The innermost active `eval_shape` frame of this thread, if any.
+fn innermost_abstract() -> Option<Rc<Frame>> {
+    STACK.with(|s| {
+        s.borrow()
+            .iter()
+            .rev()
+            .find(|f| matches!(f.kind, FrameKind::Abstract))
+            .cloned()
+    })
+}
+
+/// Inside `eval_shape`, an abstract stand-in for a new constant of this
+/// shape and dtype, so that constructors allocate nothing there either.
+pub(crate) fn abstract_constant(shape: &[usize], dtype: crate::DType) -> Option<Array> {
+    innermost_abstract().map(|frame| make_abstract_tracer(&frame, shape.to_vec(), dtype))
+}
+
+fn frame_name(kind: &FrameKind) -> &'static str {
+    match kind {
+        FrameKind::Batch { .. } => "batching rule",
+        FrameKind::Grad { .. } => "grad",
+        FrameKind::Jvp => "jvp rule",
+        FrameKind::Abstract => "eval_shape",
+    }
+}
+
+/// The shapes and dtypes of `args`, for the shape rules.
+pub(crate) fn avals(args: &[&Array]) -> Vec<Aval> {
+    args.iter()
+        .map(|a| Aval::new(a.shape().to_vec(), a.dtype()))
+        .collect()
+}
+
+/// `out`, after checking in debug builds that it has the shape and dtype
+/// the primitive's shape rule gave: the rule and the kernels (or the
+/// transformations' rules) must not drift apart.
+fn agrees(prim: &Prim, by: &str, aval: &Aval, out: Array) -> Result<Array> {
+    if cfg!(debug_assertions) && (out.shape() != aval.shape.as_slice() || out.dtype() != aval.dtype)
+    {
+        return Err(Error::internal(format!(
+            "the {by} of {} gave {} but its shape rule says {aval}",
+            prim.name(),
+            out.short_description()
+        )));
+    }
+    Ok(out)
+}
+
+/// A tracer of the `eval_shape` frame `frame` with this shape and dtype.
+pub(crate) fn make_abstract_tracer(frame: &Frame, shape: Vec<usize>, dtype: crate::DType) -> Array {
+    make_tracer(frame, shape, dtype, TracerKind::Abstract)
 }
 
 /// The error for `tracer`, which belongs to no active frame of this thread.
