@@ -31,6 +31,9 @@ pub(crate) enum MathOp {
 
 /// `op` on every element of `x`, or `None` for a dtype without a kernel
 /// here (the integer dtypes of the float-only maps).
+// One generic body serves every dtype: for unsigned ones `v < 0` is always
+// false, which is what it should be.
+#[allow(clippy::absurd_extreme_comparisons, clippy::unnecessary_cast)]
 pub(crate) fn math(op: MathOp, x: &Tensor) -> Result<Option<Tensor>> {
     let dtype = x.dtype();
     match op {
@@ -93,6 +96,8 @@ pub(crate) fn select(cond: &Tensor, on_true: &Tensor, on_false: &Tensor) -> Resu
 /// `x` converted to `dtype` with Rust's `as`: floats to integers truncate
 /// toward zero and saturate (NaN gives 0), integers wrap, as candle's
 /// conversion did.
+// `f32 as f32` and the like are the identity conversions.
+#[allow(clippy::unnecessary_cast)]
 pub(crate) fn convert(x: &Tensor, dtype: candle_core::DType) -> Result<Option<Tensor>> {
     by_dtype!(x.dtype(), A => by_dtype!(dtype, U => map1::<A, U>("astype", x, |v| v as U),
         _ => Ok(None)), _ => Ok(None))
