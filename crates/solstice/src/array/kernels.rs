@@ -8,6 +8,7 @@ use candle_core::Tensor;
 use super::DType;
 use super::cpu::adam::adam_update;
 use super::cpu::binary::{BinaryOp, binary};
+use super::cpu::elementwise::{self as ew, MathOp, math};
 use super::cpu::reduce::{ReduceOp, reduce};
 use super::cpu::rowwise::{
     GradOp, RowOp, cross_entropy, cross_entropy_grad, rowwise, rowwise_grad,
@@ -30,20 +31,18 @@ pub(crate) fn eval(prim: &Prim, xs: &[&Tensor]) -> Result<Tensor> {
         Prim::Log => or(unary(UnaryOp::Log, x)?, || x.log())?,
         Prim::Tanh => or(unary(UnaryOp::Tanh, x)?, || x.tanh())?,
         Prim::Sqrt => or(unary(UnaryOp::Sqrt, x)?, || x.sqrt())?,
-        Prim::Sin => x.sin()?,
-        Prim::Cos => x.cos()?,
+        Prim::Sin => or(math(MathOp::Sin, x)?, || x.sin())?,
+        Prim::Cos => or(math(MathOp::Cos, x)?, || x.cos())?,
         Prim::Abs => or(unary(UnaryOp::Abs, x)?, || x.abs())?,
-        Prim::Sign => x.sign()?,
-        Prim::Erf => x.erf()?,
+        Prim::Sign => or(math(MathOp::Sign, x)?, || x.sign())?,
+        Prim::Erf => or(math(MathOp::Erf, x)?, || x.erf())?,
         Prim::Add => or(binary(BinaryOp::Add, x, xs[1])?, || x.broadcast_add(xs[1]))?,
         Prim::Sub => or(binary(BinaryOp::Sub, x, xs[1])?, || x.broadcast_sub(xs[1]))?,
         Prim::Mul => or(binary(BinaryOp::Mul, x, xs[1])?, || x.broadcast_mul(xs[1]))?,
-        Prim::Div => {
-            if !DType::from_candle(x.dtype())?.is_float() {
-                check_integer_division(x, xs[1])?;
-            }
-            or(binary(BinaryOp::Div, x, xs[1])?, || x.broadcast_div(xs[1]))?
-        }
+        Prim::Div => match ew::int_div(x, xs[1])? {
+            Some(out) => out,
+            None => div(x, xs[1])?,
+        },
         Prim::Maximum => match binary(BinaryOp::Maximum, x, xs[1])? {
             Some(out) => out,
             None => with_nans(x, xs[1], x.broadcast_maximum(xs[1])?)?,
@@ -52,7 +51,7 @@ pub(crate) fn eval(prim: &Prim, xs: &[&Tensor]) -> Result<Tensor> {
             Some(out) => out,
             None => with_nans(x, xs[1], x.broadcast_minimum(xs[1])?)?,
         },
-        Prim::Compare(op) => {
+        Prim::Compare(op) => or_else(ew::compare(*op, x, xs[1])?, || {
             let op = match op {
                 CmpOp::Eq => candle_core::op::CmpOp::Eq,
                 CmpOp::Ne => candle_core::op::CmpOp::Ne,
@@ -62,20 +61,22 @@ pub(crate) fn eval(prim: &Prim, xs: &[&Tensor]) -> Result<Tensor> {
                 CmpOp::Ge => candle_core::op::CmpOp::Ge,
             };
             let shape = broadcast_all(&[x, xs[1]])?;
-            x.broadcast_as(shape.as_slice())?
-                .cmp(&xs[1].broadcast_as(shape.as_slice())?, op)?
-        }
-        Prim::Select => {
+            Ok(x.broadcast_as(shape.as_slice())?
+                .cmp(&xs[1].broadcast_as(shape.as_slice())?, op)?)
+        })?,
+        Prim::Select => or_else(ew::select(x, xs[1], xs[2])?, || {
             let shape = broadcast_all(&[x, xs[1], xs[2]])?;
-            x.broadcast_as(shape.as_slice())?.where_cond(
+            Ok(x.broadcast_as(shape.as_slice())?.where_cond(
                 &xs[1].broadcast_as(shape.as_slice())?,
                 &xs[2].broadcast_as(shape.as_slice())?,
-            )?
-        }
+            )?)
+        })?,
         Prim::Reshape(shape) => x.reshape(shape.as_slice())?,
         Prim::Permute(perm) => x.permute(perm.as_slice())?,
         Prim::BroadcastTo(shape) => x.broadcast_as(shape.as_slice())?,
-        Prim::Convert(dtype) => x.to_dtype(dtype.to_candle())?,
+        Prim::Convert(dtype) => or(ew::convert(x, dtype.to_candle())?, || {
+            x.to_dtype(dtype.to_candle())
+        })?,
         Prim::Sum(axes) => {
             if axes.is_empty() {
                 x.clone()
@@ -107,13 +108,20 @@ pub(crate) fn eval(prim: &Prim, xs: &[&Tensor]) -> Result<Tensor> {
             x.clone()
         }
         Prim::Random(op) => random(op, x)?,
-        Prim::Log1p => ext::log1p(x)?,
-        Prim::Expm1 => ext::expm1(x)?,
-        Prim::Round(mode) => ext::round(x, *mode)?,
-        Prim::Pow => ext::pow(x, xs[1])?,
-        Prim::Rem => ext::rem(x, xs[1])?,
-        Prim::Min(axes) => ext::min(x, axes)?,
-        Prim::ArgExtreme { axis, min } => ext::arg_extreme(x, *axis, *min)?,
+        Prim::Log1p => or_else(math(MathOp::Log1p, x)?, || ext::log1p(x))?,
+        Prim::Expm1 => or_else(math(MathOp::Expm1, x)?, || ext::expm1(x))?,
+        Prim::Round(mode) => or_else(math(MathOp::Round(*mode), x)?, || ext::round(x, *mode))?,
+        Prim::Pow => or_else(ew::pow(x, xs[1])?, || ext::pow(x, xs[1]))?,
+        Prim::Rem => or_else(ew::rem(x, xs[1])?, || ext::rem(x, xs[1]))?,
+        Prim::Min(axes) => match reduce(ReduceOp::Min, x, axes)? {
+            Some(out) if x.elem_count() > 0 => out,
+            _ => ext::min(x, axes)?,
+        },
+        Prim::ArgExtreme { axis, min } => {
+            or_else(super::cpu::arg::arg_extreme(x, *axis, *min)?, || {
+                ext::arg_extreme(x, *axis, *min)
+            })?
+        }
         Prim::Argsort {
             axis,
             descending,
@@ -160,6 +168,14 @@ fn or(own: Option<Tensor>, candle: impl FnOnce() -> candle_core::Result<Tensor>)
     }
 }
 
+/// Our kernel's result, or the host loop's where ours does not apply.
+fn or_else(own: Option<Tensor>, host: impl FnOnce() -> Result<Tensor>) -> Result<Tensor> {
+    match own {
+        Some(out) => Ok(out),
+        None => host(),
+    }
+}
+
 /// A fused kernel's result; they exist for float inputs only, which the
 /// public operations check.
 fn fused(own: Option<Tensor>, prim: &Prim) -> Result<Tensor> {
@@ -176,6 +192,15 @@ fn labels(x: &Tensor) -> Result<Vec<i64>> {
     Ok(x.flatten_all()?
         .to_dtype(candle_core::DType::I64)?
         .to_vec1::<i64>()?)
+}
+
+/// `x / y` on our float kernel or candle's; integer division by zero and
+/// `MIN / -1` are errors.
+fn div(x: &Tensor, y: &Tensor) -> Result<Tensor> {
+    if !DType::from_candle(x.dtype())?.is_float() {
+        check_integer_division(x, y)?;
+    }
+    or(binary(BinaryOp::Div, x, y)?, || x.broadcast_div(y))
 }
 
 /// Integer division by zero, and `MIN / -1`, are errors, never a panic.

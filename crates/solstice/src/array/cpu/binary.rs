@@ -22,7 +22,8 @@ pub(crate) enum BinaryOp {
     Minimum,
 }
 
-/// `op(a, b)` broadcast, or `None` for a dtype without a kernel here.
+/// `op(a, b)` broadcast (integers in `elementwise.rs`), or `None` for a
+/// dtype without a kernel here.
 pub(crate) fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Option<Tensor>> {
     if a.dtype() != b.dtype() {
         return Ok(None);
@@ -30,7 +31,7 @@ pub(crate) fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Option<Tens
     match a.dtype() {
         candle_core::DType::F32 => run::<f32>(op, a, b),
         candle_core::DType::F64 => run::<f64>(op, a, b),
-        _ => Ok(None),
+        _ => super::elementwise::int_binary(op, a, b),
     }
 }
 

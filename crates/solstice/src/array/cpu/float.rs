@@ -16,6 +16,7 @@ pub(crate) trait Float:
     + std::ops::Div<Output = Self>
     + std::ops::Neg<Output = Self>
     + candle_core::WithDType
+    + super::Elem
     + 'static
 {
     const ZERO: Self;

@@ -4,20 +4,27 @@
 //! (an allocation that cannot be made is an error).
 //!
 //! Each kernel takes candle tensors and returns `Ok(None)` where it does not
-//! apply (an integer dtype, say), so `kernels.rs` falls back to candle there.
+//! apply (a dtype candle has and solstice does not use, say), so
+//! `kernels.rs` falls back to candle there. Elementwise maps and reductions
+//! cover every solstice dtype (`elem.rs`, `map.rs`, `elementwise.rs`).
 //! Data is read in place through candle's layouts (any strides, broadcast
 //! and offset views included), so a transpose or broadcast is never copied
 //! before a kernel reads it.
 
 pub(crate) mod adam;
 pub(crate) mod alloc;
+pub(crate) mod arg;
 pub(crate) mod binary;
+mod elem;
+pub(crate) mod elementwise;
 mod float;
+pub(crate) mod map;
 pub(crate) mod reduce;
 pub(crate) mod rowwise;
 mod strided;
 pub(crate) mod unary;
 
+pub(crate) use elem::Elem;
 pub(crate) use float::Float;
 
 use candle_core::{Layout, Storage, Tensor};
@@ -82,3 +89,6 @@ pub(crate) fn for_rows<T: Send>(
         }
     });
 }
+
+#[cfg(test)]
+mod elementwise_tests;

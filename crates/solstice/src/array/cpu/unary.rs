@@ -18,8 +18,6 @@ pub(crate) enum UnaryOp {
     Tanh,
     Sqrt,
     Abs,
-    /// A plain copy, giving a contiguous buffer.
-    Copy,
     /// `x/2 (1 + tanh(√(2/π) (x + 0.044715 x³)))`.
     GeluTanh,
     /// The derivative of `GeluTanh`.
@@ -99,11 +97,6 @@ fn apply<T: Float>(op: UnaryOp, x: &[T], out: &mut [MaybeUninit<T>]) {
         UnaryOp::Sqrt => {
             for (o, &v) in out.iter_mut().zip(x) {
                 o.write(v.sqrt());
-            }
-        }
-        UnaryOp::Copy => {
-            for (o, &v) in out.iter_mut().zip(x) {
-                o.write(v);
             }
         }
         UnaryOp::Log => each(out, &|v: T| v.ln()),

@@ -1,0 +1,77 @@
+//! Arg-extremes: the index of the first maximum or minimum along an axis,
+//! the first NaN winning (as JAX), for every dtype, reading the input in
+//! place through its strides and splitting the rows over the threads.
+
+use candle_core::{Storage, Tensor};
+
+use super::elem::{Elem, by_dtype};
+use super::strided::Reader;
+use super::{alloc, for_rows};
+use crate::error::Result;
+
+/// `i32` indices of the first maximum (or minimum) along `axis`, which is
+/// removed; `None` where `x` is not on the CPU in a dtype handled here.
+pub(crate) fn arg_extreme(x: &Tensor, axis: usize, min: bool) -> Result<Option<Tensor>> {
+    by_dtype!(x.dtype(), T => run::<T>(x, axis, min), _ => Ok(None))
+}
+
+fn run<T: Elem>(x: &Tensor, axis: usize, min: bool) -> Result<Option<Tensor>> {
+    let rank = x.rank();
+    // `axis` moved last as a view: each output reads one strided row.
+    let mut perm: Vec<usize> = (0..rank).filter(|&a| a != axis).collect();
+    perm.push(axis);
+    let moved = x.permute(perm)?;
+    let (storage, layout) = moved.storage_and_layout();
+    let Storage::Cpu(cpu) = &*storage else {
+        return Ok(None);
+    };
+    let Some(data) = T::of_storage(cpu) else {
+        return Ok(None);
+    };
+    let dims = layout.dims().to_vec();
+    let n = dims[rank - 1];
+    let out_shape = dims[..rank - 1].to_vec();
+    let rows: usize = out_shape.iter().product();
+    let reader = Reader::new(layout, &dims);
+    let stride = reader.inner();
+    let name = if min { "argmin" } else { "argmax" };
+    let out = alloc::filled(name, rows, |out| {
+        for_rows(out, 1, rows.saturating_mul(n), |first, chunk| {
+            for (i, o) in chunk.iter_mut().enumerate() {
+                let start = reader.row_start(&dims, first + i);
+                o.write(first_extreme(data, start, stride, n, min) as i32);
+            }
+        })
+    })?;
+    Ok(Some(Tensor::from_vec(
+        out,
+        out_shape,
+        &candle_core::Device::Cpu,
+    )?))
+}
+
+/// The index of the first extreme of the `n` elements at `start` apart by
+/// `stride`; the first NaN wins; 0 for an empty row.
+#[allow(clippy::eq_op)]
+fn first_extreme<T: Elem>(data: &[T], start: usize, stride: usize, n: usize, min: bool) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    let mut best = 0;
+    let mut value = data[start];
+    // `v != v` holds exactly for NaN (and never for an integer).
+    if value != value {
+        return 0;
+    }
+    for j in 1..n {
+        let v = data[start + j * stride];
+        if v != v {
+            return j;
+        }
+        if (min && v < value) || (!min && v > value) {
+            best = j;
+            value = v;
+        }
+    }
+    best
+}

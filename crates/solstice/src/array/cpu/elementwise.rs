@@ -1,0 +1,184 @@
+//! The elementwise primitives beyond `unary.rs` and `binary.rs`, for every
+//! dtype they take: `sign`, `sin`, `cos`, `erf`, `log1p`, `expm1`,
+//! rounding, comparisons, `select`, dtype conversion, `rem`, `pow`, and the
+//! integer arithmetic (wrapping on overflow, as JAX's). Each runs on the
+//! generic strided maps of `map.rs`, so it is multi-threaded over large
+//! arrays and reads broadcast and transposed views in place; the loops
+//! over contiguous rows vectorise where the scalar function does.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use candle_core::Tensor;
+
+use super::binary::BinaryOp;
+use super::elem::{Elem, by_dtype, by_float, by_int};
+use super::map::{map1, map2, map3};
+use crate::array::prim::{CmpOp, RoundMode};
+use crate::error::{Error, Result};
+
+/// The one-input maps here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MathOp {
+    /// -1, 0 or 1 (0 for NaN, as candle's kernel before).
+    Sign,
+    Sin,
+    Cos,
+    Erf,
+    Log1p,
+    Expm1,
+    Round(RoundMode),
+}
+
+/// `op` on every element of `x`, or `None` for a dtype without a kernel
+/// here (the integer dtypes of the float-only maps).
+// One generic body serves every dtype: for unsigned ones `v < 0` is always
+// false, which is what it should be.
+#[allow(clippy::absurd_extreme_comparisons, clippy::unnecessary_cast)]
+pub(crate) fn math(op: MathOp, x: &Tensor) -> Result<Option<Tensor>> {
+    let dtype = x.dtype();
+    match op {
+        MathOp::Sign => by_dtype!(dtype, T => map1::<T, T>("sign", x, |v| {
+            // `(v < 0) - ...` never wraps: an unsigned `v < 0` is false.
+            ((v > T::SUM_IDENTITY) as u8 as T) - ((v < T::SUM_IDENTITY) as u8 as T)
+        }), _ => Ok(None)),
+        MathOp::Sin => by_float!(dtype, T => map1::<T, T>("sin", x, T::sin), _ => Ok(None)),
+        MathOp::Cos => by_float!(dtype, T => map1::<T, T>("cos", x, T::cos), _ => Ok(None)),
+        MathOp::Erf => match dtype {
+            // candle's own erf, so the values are those it gave before.
+            candle_core::DType::F32 => map1("erf", x, candle_core::cpu::erf::erf_f32),
+            candle_core::DType::F64 => map1("erf", x, candle_core::cpu::erf::erf_f64),
+            _ => Ok(None),
+        },
+        MathOp::Log1p => by_float!(dtype, T => map1::<T, T>("log1p", x, T::ln_1p), _ => Ok(None)),
+        MathOp::Expm1 => by_float!(dtype, T => map1::<T, T>("expm1", x, T::exp_m1), _ => Ok(None)),
+        MathOp::Round(mode) => by_float!(dtype, T => match mode {
+            RoundMode::Floor => map1::<T, T>("floor", x, T::floor),
+            RoundMode::Ceil => map1::<T, T>("ceil", x, T::ceil),
+            RoundMode::Nearest => map1::<T, T>("round", x, T::round_ties_even),
+        }, _ => Ok(None)),
+    }
+}
+
+/// `x op y` as `u8` 0 or 1, broadcast; NaN compares unequal to everything.
+/// `None` where the dtypes differ or are not handled here.
+pub(crate) fn compare(op: CmpOp, x: &Tensor, y: &Tensor) -> Result<Option<Tensor>> {
+    if x.dtype() != y.dtype() {
+        return Ok(None);
+    }
+    by_dtype!(x.dtype(), T => {
+        let name = "compare";
+        match op {
+            CmpOp::Eq => map2::<T, T, u8>(name, x, y, |a, b| (a == b) as u8),
+            CmpOp::Ne => map2::<T, T, u8>(name, x, y, |a, b| (a != b) as u8),
+            CmpOp::Lt => map2::<T, T, u8>(name, x, y, |a, b| (a < b) as u8),
+            CmpOp::Le => map2::<T, T, u8>(name, x, y, |a, b| (a <= b) as u8),
+            CmpOp::Gt => map2::<T, T, u8>(name, x, y, |a, b| (a > b) as u8),
+            CmpOp::Ge => map2::<T, T, u8>(name, x, y, |a, b| (a >= b) as u8),
+        }
+    }, _ => Ok(None))
+}
+
+/// `on_true` where the `u8` `cond` is non-zero, else `on_false`, all three
+/// broadcast; `None` for another condition dtype or mixed branch dtypes.
+pub(crate) fn select(cond: &Tensor, on_true: &Tensor, on_false: &Tensor) -> Result<Option<Tensor>> {
+    if cond.dtype() != candle_core::DType::U8 || on_true.dtype() != on_false.dtype() {
+        return Ok(None);
+    }
+    by_dtype!(on_true.dtype(), T => map3::<u8, T, T, T>(
+        "select",
+        cond,
+        on_true,
+        on_false,
+        |c, a, b| if c != 0 { a } else { b },
+    ), _ => Ok(None))
+}
+
+/// `x` converted to `dtype` with Rust's `as`: floats to integers truncate
+/// toward zero and saturate (NaN gives 0), integers wrap, as candle's
+/// conversion did.
+// `f32 as f32` and the like are the identity conversions.
+#[allow(clippy::unnecessary_cast)]
+pub(crate) fn convert(x: &Tensor, dtype: candle_core::DType) -> Result<Option<Tensor>> {
+    by_dtype!(x.dtype(), A => by_dtype!(dtype, U => map1::<A, U>("astype", x, |v| v as U),
+        _ => Ok(None)), _ => Ok(None))
+}
+
+/// The integer kernels of `op`: sums, differences and products wrap on
+/// overflow; quotients truncate (division by zero and `MIN / -1` are
+/// refused before the kernel runs; here they give 0 and `MIN`, never a
+/// panic). `None` for a float or mixed dtype.
+pub(crate) fn int_binary(op: BinaryOp, x: &Tensor, y: &Tensor) -> Result<Option<Tensor>> {
+    if x.dtype() != y.dtype() {
+        return Ok(None);
+    }
+    by_int!(x.dtype(), T => match op {
+        BinaryOp::Add => map2::<T, T, T>("add", x, y, T::wrapping_add),
+        BinaryOp::Sub => map2::<T, T, T>("sub", x, y, T::wrapping_sub),
+        BinaryOp::Mul => map2::<T, T, T>("mul", x, y, T::wrapping_mul),
+        BinaryOp::Div => map2::<T, T, T>("div", x, y, |a, b| {
+            if b == 0 { 0 } else { a.wrapping_div(b) }
+        }),
+        BinaryOp::Maximum => map2::<T, T, T>("maximum", x, y, T::max),
+        BinaryOp::Minimum => map2::<T, T, T>("minimum", x, y, T::min),
+    }, _ => Ok(None))
+}
+
+/// The integer quotient, truncated, with a zero divisor or `MIN / -1` (the
+/// one quotient that overflows) an error; `None` for a float or mixed dtype.
+pub(crate) fn int_div(x: &Tensor, y: &Tensor) -> Result<Option<Tensor>> {
+    if x.dtype() != y.dtype() {
+        return Ok(None);
+    }
+    let (by_zero, overflow) = (AtomicBool::new(false), AtomicBool::new(false));
+    let out = by_int!(x.dtype(), T => map2::<T, T, T>("div", x, y, |a, b| {
+        if b == 0 {
+            by_zero.store(true, Ordering::Relaxed);
+            return 0;
+        }
+        let (q, wrapped) = a.overflowing_div(b);
+        if wrapped {
+            overflow.store(true, Ordering::Relaxed);
+        }
+        q
+    })?, _ => None);
+    if by_zero.load(Ordering::Relaxed) {
+        return Err(Error::invalid("div got an integer division by zero"));
+    }
+    if overflow.load(Ordering::Relaxed) {
+        return Err(Error::invalid(
+            "div got an integer division that overflows (MIN / -1)",
+        ));
+    }
+    Ok(out)
+}
+
+/// The truncated remainder (C's `fmod` for floats; integers wrap and a
+/// zero divisor is an error), broadcast.
+pub(crate) fn rem(x: &Tensor, y: &Tensor) -> Result<Option<Tensor>> {
+    if x.dtype() != y.dtype() {
+        return Ok(None);
+    }
+    by_float!(x.dtype(), T => map2::<T, T, T>("rem", x, y, |a, b| a % b), _ => by_int!(x.dtype(), T => {
+        let by_zero = AtomicBool::new(false);
+        let out = map2::<T, T, T>("rem", x, y, |a, b| {
+            if b == 0 {
+                by_zero.store(true, Ordering::Relaxed);
+                0
+            } else {
+                a.wrapping_rem(b)
+            }
+        })?;
+        if by_zero.load(Ordering::Relaxed) {
+            return Err(Error::invalid("rem got an integer division by zero"));
+        }
+        Ok(out)
+    }, _ => Ok(None)))
+}
+
+/// `x ^ y` for floats, broadcast.
+pub(crate) fn pow(x: &Tensor, y: &Tensor) -> Result<Option<Tensor>> {
+    if x.dtype() != y.dtype() {
+        return Ok(None);
+    }
+    by_float!(x.dtype(), T => map2::<T, T, T>("pow", x, y, T::powf), _ => Ok(None))
+}

@@ -1,0 +1,201 @@
+//! Generic elementwise maps of one, two or three inputs of any element
+//! types, read in place through candle's layouts (numpy broadcasting,
+//! transposes, offsets) and written to a new contiguous buffer, split over
+//! the threads as `unary.rs` and `binary.rs` split theirs.
+
+use std::mem::MaybeUninit;
+
+use candle_core::{Layout, Storage, Tensor};
+
+use super::strided::{Reader, collapse};
+use super::{Elem, alloc, for_rows};
+use crate::error::{Error, Result};
+
+/// `f` on every element of `x`, or `None` if `x` does not hold `A`s on the
+/// CPU.
+pub(crate) fn map1<A: Elem, U: Elem>(
+    op: &str,
+    x: &Tensor,
+    f: impl Fn(A) -> U + Sync,
+) -> Result<Option<Tensor>> {
+    let (storage, layout) = x.storage_and_layout();
+    let Storage::Cpu(cpu) = &*storage else {
+        return Ok(None);
+    };
+    let Some(data) = A::of_storage(cpu) else {
+        return Ok(None);
+    };
+    let shape = layout.dims().to_vec();
+    let out = alloc::filled(op, layout.shape().elem_count(), |out| {
+        fill1(data, layout, out, &f)
+    })?;
+    Ok(Some(Tensor::from_vec(
+        out,
+        shape,
+        &candle_core::Device::Cpu,
+    )?))
+}
+
+/// Writes `f(x)` for `x` laid out by `layout` into the contiguous `out`.
+pub(crate) fn fill1<A: Elem, U: Elem>(
+    data: &[A],
+    layout: &Layout,
+    out: &mut [MaybeUninit<U>],
+    f: &(impl Fn(A) -> U + Sync),
+) {
+    let mut readers = [Reader::new(layout, layout.dims())];
+    let dims = collapse(layout.dims(), &mut readers);
+    let [reader] = readers;
+    let inner = *dims.last().expect("at least one axis");
+    let stride = reader.inner();
+    let n = out.len();
+    for_rows(out, inner, n, |first, chunk| {
+        for (i, row) in chunk.chunks_mut(inner).enumerate() {
+            let start = reader.row_start(&dims, first + i);
+            if stride == 1 {
+                for (o, &v) in row.iter_mut().zip(&data[start..start + inner]) {
+                    o.write(f(v));
+                }
+            } else {
+                for (j, o) in row.iter_mut().enumerate() {
+                    o.write(f(data[start + j * stride]));
+                }
+            }
+        }
+    });
+}
+
+/// `f(x, y)` with numpy broadcasting, or `None` if either input is not on
+/// the CPU with the expected element type.
+pub(crate) fn map2<A: Elem, B: Elem, U: Elem>(
+    op: &str,
+    x: &Tensor,
+    y: &Tensor,
+    f: impl Fn(A, B) -> U + Sync,
+) -> Result<Option<Tensor>> {
+    let shape = crate::array::broadcast_shapes(x.dims(), y.dims())
+        .ok_or_else(|| Error::shape(format!("{op} got inputs that do not broadcast")))?;
+    let (sx, lx) = x.storage_and_layout();
+    let (sy, ly) = y.storage_and_layout();
+    let (Storage::Cpu(cx), Storage::Cpu(cy)) = (&*sx, &*sy) else {
+        return Ok(None);
+    };
+    let (Some(a), Some(b)) = (A::of_storage(cx), B::of_storage(cy)) else {
+        return Ok(None);
+    };
+    let mut readers = [Reader::new(lx, &shape), Reader::new(ly, &shape)];
+    let dims = collapse(&shape, &mut readers);
+    let n: usize = shape.iter().product();
+    let [ra, rb] = &readers;
+    let (ia, ib) = (ra.inner(), rb.inner());
+    let inner = *dims.last().expect("at least one axis");
+    let out = alloc::filled(op, n, |out| {
+        for_rows(out, inner, n, |first, chunk| {
+            for (i, row) in chunk.chunks_mut(inner).enumerate() {
+                let (oa, ob) = (
+                    ra.row_start(&dims, first + i),
+                    rb.row_start(&dims, first + i),
+                );
+                // The common layouts get loops the compiler vectorises.
+                match (ia, ib) {
+                    (1, 1) => {
+                        for ((o, &p), &q) in row
+                            .iter_mut()
+                            .zip(&a[oa..oa + inner])
+                            .zip(&b[ob..ob + inner])
+                        {
+                            o.write(f(p, q));
+                        }
+                    }
+                    (1, 0) => {
+                        let q = b[ob];
+                        for (o, &p) in row.iter_mut().zip(&a[oa..oa + inner]) {
+                            o.write(f(p, q));
+                        }
+                    }
+                    (0, 1) => {
+                        let p = a[oa];
+                        for (o, &q) in row.iter_mut().zip(&b[ob..ob + inner]) {
+                            o.write(f(p, q));
+                        }
+                    }
+                    _ => {
+                        for (j, o) in row.iter_mut().enumerate() {
+                            o.write(f(a[oa + j * ia], b[ob + j * ib]));
+                        }
+                    }
+                }
+            }
+        })
+    })?;
+    Ok(Some(Tensor::from_vec(
+        out,
+        shape,
+        &candle_core::Device::Cpu,
+    )?))
+}
+
+/// `f(x, y, z)` with numpy broadcasting of all three, or `None` if an
+/// input is not on the CPU with the expected element type.
+pub(crate) fn map3<A: Elem, B: Elem, C: Elem, U: Elem>(
+    op: &str,
+    x: &Tensor,
+    y: &Tensor,
+    z: &Tensor,
+    f: impl Fn(A, B, C) -> U + Sync,
+) -> Result<Option<Tensor>> {
+    let shape = crate::array::broadcast_shapes(x.dims(), y.dims())
+        .and_then(|s| crate::array::broadcast_shapes(&s, z.dims()))
+        .ok_or_else(|| Error::shape(format!("{op} got inputs that do not broadcast")))?;
+    let (sx, lx) = x.storage_and_layout();
+    let (sy, ly) = y.storage_and_layout();
+    let (sz, lz) = z.storage_and_layout();
+    let (Storage::Cpu(cx), Storage::Cpu(cy), Storage::Cpu(cz)) = (&*sx, &*sy, &*sz) else {
+        return Ok(None);
+    };
+    let (Some(a), Some(b), Some(c)) = (A::of_storage(cx), B::of_storage(cy), C::of_storage(cz))
+    else {
+        return Ok(None);
+    };
+    let mut readers = [
+        Reader::new(lx, &shape),
+        Reader::new(ly, &shape),
+        Reader::new(lz, &shape),
+    ];
+    let dims = collapse(&shape, &mut readers);
+    let n: usize = shape.iter().product();
+    let [ra, rb, rc] = &readers;
+    let (ia, ib, ic) = (ra.inner(), rb.inner(), rc.inner());
+    let inner = *dims.last().expect("at least one axis");
+    let out = alloc::filled(op, n, |out| {
+        for_rows(out, inner, n, |first, chunk| {
+            for (i, row) in chunk.chunks_mut(inner).enumerate() {
+                let r = first + i;
+                let (oa, ob, oc) = (
+                    ra.row_start(&dims, r),
+                    rb.row_start(&dims, r),
+                    rc.row_start(&dims, r),
+                );
+                if (ia, ib, ic) == (1, 1, 1) {
+                    for (((o, &p), &q), &s) in row
+                        .iter_mut()
+                        .zip(&a[oa..oa + inner])
+                        .zip(&b[ob..ob + inner])
+                        .zip(&c[oc..oc + inner])
+                    {
+                        o.write(f(p, q, s));
+                    }
+                } else {
+                    for (j, o) in row.iter_mut().enumerate() {
+                        o.write(f(a[oa + j * ia], b[ob + j * ib], c[oc + j * ic]));
+                    }
+                }
+            }
+        })
+    })?;
+    Ok(Some(Tensor::from_vec(
+        out,
+        shape,
+        &candle_core::Device::Cpu,
+    )?))
+}
