@@ -13,6 +13,7 @@ use candle_core::Tensor;
 use super::binary::BinaryOp;
 use super::elem::{Elem, by_dtype, by_float, by_int};
 use super::map::{map1, map2, map3};
+use super::special::{TRIG_FAST_LIMIT, cos_f32, erf_f32, sin_f32};
 use crate::array::prim::{CmpOp, RoundMode};
 use crate::error::{Error, Result};
 
@@ -41,11 +42,19 @@ pub(crate) fn math(op: MathOp, x: &Tensor) -> Result<Option<Tensor>> {
             // `(v < 0) - ...` never wraps: an unsigned `v < 0` is false.
             ((v > T::SUM_IDENTITY) as u8 as T) - ((v < T::SUM_IDENTITY) as u8 as T)
         }), _ => Ok(None)),
+        // f32: branch-free polynomials that vectorise, where the input
+        // allows (`special.rs`); f64: libm.
+        MathOp::Sin if dtype == candle_core::DType::F32 && trig_fast(x) => {
+            map1::<f32, f32>("sin", x, sin_f32)
+        }
+        MathOp::Cos if dtype == candle_core::DType::F32 && trig_fast(x) => {
+            map1::<f32, f32>("cos", x, cos_f32)
+        }
         MathOp::Sin => by_float!(dtype, T => map1::<T, T>("sin", x, T::sin), _ => Ok(None)),
         MathOp::Cos => by_float!(dtype, T => map1::<T, T>("cos", x, T::cos), _ => Ok(None)),
         MathOp::Erf => match dtype {
+            candle_core::DType::F32 => map1("erf", x, erf_f32),
             // candle's own erf, so the values are those it gave before.
-            candle_core::DType::F32 => map1("erf", x, candle_core::cpu::erf::erf_f32),
             candle_core::DType::F64 => map1("erf", x, candle_core::cpu::erf::erf_f64),
             _ => Ok(None),
         },
@@ -56,6 +65,21 @@ pub(crate) fn math(op: MathOp, x: &Tensor) -> Result<Option<Tensor>> {
             RoundMode::Ceil => map1::<T, T>("ceil", x, T::ceil),
             RoundMode::Nearest => map1::<T, T>("round", x, T::round_ties_even),
         }, _ => Ok(None)),
+    }
+}
+
+/// Whether every f32 in `x`'s storage is within the fast `sin`/`cos`
+/// range (NaN is: it stays NaN). One read of the storage, which may be
+/// more than the view: a conservative answer.
+fn trig_fast(x: &Tensor) -> bool {
+    let (storage, _) = x.storage_and_layout();
+    match &*storage {
+        candle_core::Storage::Cpu(candle_core::CpuStorage::F32(data)) => {
+            data.iter().fold(true, |ok, v| {
+                ok & (v.abs() <= TRIG_FAST_LIMIT || v.is_nan())
+            })
+        }
+        _ => false,
     }
 }
 

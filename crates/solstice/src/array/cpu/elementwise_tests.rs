@@ -19,7 +19,7 @@ const COLS: usize = 257;
 
 /// Values of `dtype` (through f64), with NaN, infinities and signed zeros
 /// among the floats and negatives among the signed integers; `small`
-/// keeps integers far from overflow.
+/// keeps integers far from overflow and floats finite and within 1000.5.
 fn values(dtype: C, n: usize, seed: usize, small: bool) -> Tensor {
     let v: Vec<f64> = (0..n)
         .map(|i| {
@@ -27,12 +27,15 @@ fn values(dtype: C, n: usize, seed: usize, small: bool) -> Tensor {
             match dtype {
                 C::F32 | C::F64 => match k {
                     0 => f64::NAN,
+                    1 if small => 2.75,
                     1 => f64::INFINITY,
+                    2 if small => -4.25,
                     2 => f64::NEG_INFINITY,
                     3 => -0.0,
                     4 => 0.0,
                     5 => 2.5,
                     6 => -3.5,
+                    7 if small => 1000.5,
                     7 => 1e10,
                     _ => (k as f64 - 504.0) / 37.0,
                 },
@@ -124,6 +127,49 @@ fn is_float(d: C) -> bool {
     matches!(d, C::F32 | C::F64)
 }
 
+/// `got` within `ulps` f32 ulps of `want`, the ulp taken of
+/// `max(|want|, floor)`; NaN where `want` is NaN.
+fn assert_close(got: &Tensor, want: &Tensor, ulps: f64, floor: f64, what: &str) {
+    assert_eq!(got.dims(), want.dims(), "{what}: shape");
+    let flat = |t: &Tensor| {
+        t.flatten_all()
+            .unwrap()
+            .to_dtype(C::F64)
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap()
+    };
+    for (i, (a, b)) in flat(got).iter().zip(&flat(want)).enumerate() {
+        let tolerance = ulps * b.abs().max(floor) * f32::EPSILON as f64;
+        let close = (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= tolerance;
+        assert!(close, "{what}: element {i} is {a}, want {b}");
+    }
+}
+
+#[test]
+fn f32_sin_and_cos_take_the_vectorised_path_within_its_range() {
+    for (layout, x) in layouts(C::F32, 2, true) {
+        let what = |op: &str| format!("{op} of f32 {layout}");
+        // Within 2 ulps of 1 (the reduction's error is absolute).
+        let sin = math(MathOp::Sin, &x).unwrap().unwrap();
+        assert_close(&sin, &x.sin().unwrap(), 2.0, 1.0, &what("sin"));
+        let cos = math(MathOp::Cos, &x).unwrap().unwrap();
+        assert_close(&cos, &x.cos().unwrap(), 2.0, 1.0, &what("cos"));
+    }
+    // A magnitude past the fast range sends the array to libm: exact.
+    let x = Tensor::new(&[1.0f32, 1e6, -3.0e9], &Device::Cpu).unwrap();
+    assert_same(
+        &math(MathOp::Sin, &x).unwrap().unwrap(),
+        &x.sin().unwrap(),
+        "sin far out",
+    );
+    assert_same(
+        &math(MathOp::Cos, &x).unwrap().unwrap(),
+        &x.cos().unwrap(),
+        "cos far out",
+    );
+}
+
 #[test]
 fn sign_sin_cos_erf_match_candle() {
     for dtype in DTYPES {
@@ -135,21 +181,24 @@ fn sign_sin_cos_erf_match_candle() {
                 &what("sign"),
             );
             if is_float(dtype) {
-                assert_same(
-                    &math(MathOp::Sin, &x).unwrap().unwrap(),
-                    &x.sin().unwrap(),
-                    &what("sin"),
-                );
-                assert_same(
-                    &math(MathOp::Cos, &x).unwrap().unwrap(),
-                    &x.cos().unwrap(),
-                    &what("cos"),
-                );
-                assert_same(
-                    &math(MathOp::Erf, &x).unwrap().unwrap(),
-                    &x.erf().unwrap(),
-                    &what("erf"),
-                );
+                // f32 takes the vectorised polynomials where the storage
+                // is within their range (a broadcast row may be).
+                let (ulps, floor) = if dtype == C::F32 {
+                    (2.0, 1.0)
+                } else {
+                    (0.0, 0.0)
+                };
+                let sin = math(MathOp::Sin, &x).unwrap().unwrap();
+                assert_close(&sin, &x.sin().unwrap(), ulps, floor, &what("sin"));
+                let cos = math(MathOp::Cos, &x).unwrap().unwrap();
+                assert_close(&cos, &x.cos().unwrap(), ulps, floor, &what("cos"));
+                let erf = math(MathOp::Erf, &x).unwrap().unwrap();
+                if dtype == C::F32 {
+                    // Our branch-free erf, against candle's (f64 inside).
+                    assert_close(&erf, &x.erf().unwrap(), 3.0, 0.0, &what("erf"));
+                } else {
+                    assert_same(&erf, &x.erf().unwrap(), &what("erf"));
+                }
             } else {
                 assert!(math(MathOp::Sin, &x).unwrap().is_none());
             }

@@ -21,6 +21,7 @@ mod float;
 pub(crate) mod map;
 pub(crate) mod reduce;
 pub(crate) mod rowwise;
+mod special;
 mod strided;
 pub(crate) mod unary;
 

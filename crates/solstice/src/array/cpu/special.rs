@@ -1,0 +1,139 @@
+//! `sin`, `cos` and `erf` for f32, written without branches or calls so
+//! that loops over them vectorise, as `exp_f32` and `tanh_f32` in
+//! `unary.rs` are.
+//!
+//! `sin` and `cos` reduce the argument by multiples of pi/4 in three parts
+//! (Cody and Waite) and evaluate Cephes' minimax polynomials on
+//! [-pi/4, pi/4]. The reduction is accurate for |x| up to
+//! [`TRIG_FAST_LIMIT`]; a kernel whose input holds a larger magnitude (or
+//! an infinity) uses libm's `sinf`/`cosf` for the whole array instead.
+//! `erf` is a Taylor polynomial below 0.5 and `1 - erfc` above, with
+//! erfc's Chebyshev fit (fractional error under 1.2e-7) on `exp_f32`.
+
+use super::unary::exp_f32;
+
+/// The largest |x| the fast `sin`/`cos` take.
+pub(crate) const TRIG_FAST_LIMIT: f32 = 8192.0;
+
+/// `|x|` reduced to `[-pi/4, pi/4]`, and the even octant index `j`.
+#[inline(always)]
+fn reduce_quarter_pi(a: f32) -> (f32, i32) {
+    const FOUR_OVER_PI: f32 = std::f32::consts::FRAC_PI_4.recip();
+    // pi/4 in three parts, the first two exact in few bits, so that
+    // `y * part` is exact for the octants the fast path takes.
+    const DP1: f32 = 0.785_156_25;
+    const DP2: f32 = 2.418_756_5e-4;
+    const DP3: f32 = 3.774_895e-8;
+    let j = (a * FOUR_OVER_PI) as i32;
+    let j = (j + 1) & !1;
+    let y = j as f32;
+    (((a - y * DP1) - y * DP2) - y * DP3, j)
+}
+
+#[inline(always)]
+fn sin_poly(z: f32) -> f32 {
+    let zz = z * z;
+    ((-1.951_529_6e-4 * zz + 8.332_161e-3) * zz - 1.666_665_5e-1) * zz * z + z
+}
+
+#[inline(always)]
+fn cos_poly(z: f32) -> f32 {
+    let zz = z * z;
+    ((2.443_315_7e-5 * zz - 1.388_731_6e-3) * zz + 4.166_664_6e-2) * zz * zz - 0.5 * zz + 1.0
+}
+
+/// `sin x` for |x| ≤ [`TRIG_FAST_LIMIT`]; NaN stays NaN, -0 stays -0.
+#[inline(always)]
+pub(crate) fn sin_f32(x: f32) -> f32 {
+    let (z, j) = reduce_quarter_pi(x.abs());
+    let r = if j & 2 != 0 { cos_poly(z) } else { sin_poly(z) };
+    // Octants 4 to 7 are the negated 0 to 3; sin is odd.
+    let negate = (j & 4 != 0) != x.is_sign_negative();
+    if negate { -r } else { r }
+}
+
+/// `cos x` for |x| ≤ [`TRIG_FAST_LIMIT`]; NaN stays NaN.
+#[inline(always)]
+pub(crate) fn cos_f32(x: f32) -> f32 {
+    let (z, j) = reduce_quarter_pi(x.abs());
+    let r = if j & 2 != 0 { sin_poly(z) } else { cos_poly(z) };
+    let negate = (j & 4 != 0) != (j & 2 != 0);
+    if negate { -r } else { r }
+}
+
+/// `erf x` for every f32: about 2 ulp; ±1 at the infinities, NaN for NaN.
+#[inline(always)]
+pub(crate) fn erf_f32(x: f32) -> f32 {
+    let a = x.abs();
+    // Below 0.5: 2/sqrt(pi) (x - x^3/3 + x^5/10 - x^7/42 + x^9/216 - ...).
+    let z = a * a;
+    let series =
+        (((((1.0 / 9360.0 * -z + 1.0 / 1320.0) * -z + 1.0 / 216.0) * -z + 1.0 / 42.0) * -z + 0.1)
+            * -z
+            + 1.0 / 3.0)
+            * -z
+            + 1.0;
+    let small = std::f32::consts::FRAC_2_SQRT_PI * a * series;
+    // Above: erfc(a) = t exp(-a^2 + P(t)), t = 1 / (1 + a/2).
+    let t = 1.0 / (1.0 + 0.5 * a.min(1e30));
+    let p = -1.265_512_2
+        + t * (1.000_023_7
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_204
+                                + t * (1.488_515_9 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    let large = 1.0 - t * exp_f32(p - z);
+    let r = if a < 0.5 { small } else { large };
+    r.copysign(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worst error of `f` against `g` over a dense sweep of [lo, hi],
+    /// in units of `scale(want)` ulps.
+    fn worst(f: fn(f32) -> f32, g: fn(f64) -> f64, lo: f32, hi: f32, floor: f64) -> f64 {
+        let mut worst: f64 = 0.0;
+        let n = 400_000;
+        for i in 0..=n {
+            let x = lo + (hi - lo) * (i as f32 / n as f32);
+            let want = g(x as f64);
+            let got = f(x) as f64;
+            let ulp = want.abs().max(floor) * f32::EPSILON as f64;
+            worst = worst.max((got - want).abs() / ulp);
+        }
+        worst
+    }
+
+    #[test]
+    fn sin_and_cos_are_accurate_over_the_fast_range() {
+        // Relative to the value, away from nothing but tiny magnitudes.
+        assert!(worst(sin_f32, f64::sin, -10.0, 10.0, 1e-3) < 2.0);
+        assert!(worst(cos_f32, f64::cos, -10.0, 10.0, 1e-3) < 2.0);
+        // Far out, the reduction's error is absolute: under 2 ulps of 1.
+        assert!(worst(sin_f32, f64::sin, -TRIG_FAST_LIMIT, TRIG_FAST_LIMIT, 1.0) < 2.0);
+        assert!(worst(cos_f32, f64::cos, -TRIG_FAST_LIMIT, TRIG_FAST_LIMIT, 1.0) < 2.0);
+        assert_eq!(sin_f32(-0.0).to_bits(), (-0.0f32).to_bits());
+        assert_eq!(sin_f32(0.0).to_bits(), 0.0f32.to_bits());
+        assert_eq!(cos_f32(0.0), 1.0);
+        assert!(sin_f32(f32::NAN).is_nan() && cos_f32(f32::NAN).is_nan());
+        let tiny = 1e-30f32;
+        assert_eq!(sin_f32(tiny), tiny);
+    }
+
+    #[test]
+    fn erf_is_accurate_everywhere_and_keeps_special_values() {
+        let erf = candle_core::cpu::erf::erf_f64;
+        assert!(worst(erf_f32, erf, -0.6, 0.6, 0.0) < 3.0);
+        assert!(worst(erf_f32, erf, -6.0, 6.0, 0.0) < 3.0);
+        assert!(worst(erf_f32, erf, -1e-3, 1e-3, 0.0) < 3.0);
+        assert_eq!(erf_f32(f32::INFINITY), 1.0);
+        assert_eq!(erf_f32(f32::NEG_INFINITY), -1.0);
+        assert_eq!(erf_f32(1e30), 1.0);
+        assert!(erf_f32(f32::NAN).is_nan());
+        assert_eq!(erf_f32(-0.0).to_bits(), (-0.0f32).to_bits());
+    }
+}
