@@ -53,9 +53,7 @@ pub(crate) fn fill1<A: Elem, U: Elem>(
         for (i, row) in chunk.chunks_mut(inner).enumerate() {
             let start = reader.row_start(&dims, first + i);
             if stride == 1 {
-                for (o, &v) in row.iter_mut().zip(&data[start..start + inner]) {
-                    o.write(f(v));
-                }
+                contiguous1(&data[start..start + inner], row, f);
             } else {
                 for (j, o) in row.iter_mut().enumerate() {
                     o.write(f(data[start + j * stride]));
@@ -63,6 +61,27 @@ pub(crate) fn fill1<A: Elem, U: Elem>(
             }
         }
     });
+}
+
+/// `f` over a contiguous row, 8 f32 lanes at a time where the CPU has AVX2
+/// (the compiler vectorises the loop once `f` is inlined into it).
+fn contiguous1<A: Elem, U: Elem>(x: &[A], out: &mut [MaybeUninit<U>], f: &impl Fn(A) -> U) {
+    #[cfg(target_arch = "x86_64")]
+    if super::unary::has_avx2() {
+        // SAFETY: the CPU was just found to support AVX2.
+        return unsafe { contiguous1_avx2(x, out, f) };
+    }
+    for (o, &v) in out.iter_mut().zip(x) {
+        o.write(f(v));
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn contiguous1_avx2<A: Elem, U: Elem>(x: &[A], out: &mut [MaybeUninit<U>], f: &impl Fn(A) -> U) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        o.write(f(v));
+    }
 }
 
 /// `f(x, y)` with numpy broadcasting, or `None` if either input is not on

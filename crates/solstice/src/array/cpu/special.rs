@@ -24,7 +24,11 @@ fn reduce_quarter_pi(a: f32) -> (f32, i32) {
     const DP1: f32 = 0.785_156_25;
     const DP2: f32 = 2.418_756_5e-4;
     const DP3: f32 = 3.774_895e-8;
-    let j = (a * FOUR_OVER_PI) as i32;
+    const ROUND: f32 = 8_388_608.0; // 2^23: adding it to an integer below it keeps it exact
+    // The octant as an integer from the float's low bits: a saturating
+    // `as i32` would not vectorise.
+    let t = (a * FOUR_OVER_PI).min(ROUND).trunc() + ROUND;
+    let j = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     let j = (j + 1) & !1;
     let y = j as f32;
     (((a - y * DP1) - y * DP2) - y * DP3, j)
