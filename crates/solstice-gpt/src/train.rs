@@ -296,15 +296,16 @@ impl Trainer<'_> {
             human(elapsed),
             100.0 * val / baseline
         );
-        println!(
-            "run directory {}: {}, {}, {}, {}, {}",
-            self.dir.display(),
+        let mut files = vec![
             CONFIG_FILE,
             crate::metrics::METRICS_FILE,
             crate::metrics::PLOT_FILE,
-            SAMPLES_FILE,
-            checkpoint::FILE
-        );
+        ];
+        if self.metrics.png_skipped().is_none() {
+            files.push(crate::metrics::PNG_PLOT_FILE);
+        }
+        files.extend([SAMPLES_FILE, checkpoint::FILE]);
+        println!("run directory {}: {}", self.dir.display(), files.join(", "));
         for (i, seed) in [1u32, 2].into_iter().enumerate() {
             let text = self.sample(
                 &model,

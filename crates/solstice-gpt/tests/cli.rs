@@ -232,6 +232,10 @@ fn the_png_plot_is_drawn_where_a_font_is_found() {
         out.contains("loss.png"),
         "the run names its PNG plot:\n{out}"
     );
+    assert!(
+        out.contains("loss.svg, loss.png, samples.txt"),
+        "the closing line lists the PNG plot:\n{out}"
+    );
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
     let mut reader = decoder.read_info().unwrap();
     let mut pixels = vec![0; reader.output_buffer_size()];
