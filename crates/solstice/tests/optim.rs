@@ -7,7 +7,7 @@ mod common;
 
 use common::lm::LanguageModel;
 use common::optim as optim_fx;
-use common::optim::{Hook, arrays, case, check, fixture, with_leaves};
+use common::optim::{Hook, arrays, case, check, fixture, gpt_recipe, ndim2, with_leaves};
 use serde_json::Value;
 use solstice::optim::schedule::{
     constant_schedule, cosine_decay_schedule, exponential_decay, join_schedules, linear_schedule,
@@ -34,10 +34,6 @@ fn run_with<G: GradientTransformation<LanguageModel>>(
     before_step: Hook<'_, G::State>,
 ) {
     optim_fx::run_with(fx, name, small_model(), opt, before_step)
-}
-
-fn ndim2() -> Mask {
-    Mask::predicate(|_: &KeyPath, w: &Array| w.rank() >= 2)
 }
 
 /// The filter spec that is true on the head's bias only (its last leaf).
@@ -110,12 +106,7 @@ fn adamw_matches_optax() {
 #[test]
 fn gpt_recipe_matches_optax() {
     let fx = fixture("optim.json");
-    let lr = warmup_cosine_decay_schedule(0.0, 0.01, 2, 5, 0.001, 1.0).unwrap();
-    let opt = optim::chain((
-        optim::clip_by_global_norm(0.5),
-        optim::adamw(lr).b2(0.95).weight_decay(0.1).mask(ndim2()),
-    ));
-    run(&fx, "gpt_recipe", opt);
+    run(&fx, "gpt_recipe", gpt_recipe());
 }
 
 #[test]

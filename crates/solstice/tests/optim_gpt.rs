@@ -8,15 +8,14 @@
 
 mod common;
 
-use common::optim::{arrays, case, fixture, run_with};
+use common::optim::{arrays, case, fixture, gpt_recipe, run_with};
 use serde_json::Value;
 use solstice::nn::{
     Embedding, LayerNorm, Linear, Mlp, MultiheadAttention, MultiheadAttentionOptions, Shared,
 };
-use solstice::optim::schedule::warmup_cosine_decay_schedule;
-use solstice::optim::{self, GradientTransformation, Mask, MultiSteps};
+use solstice::optim::{self, GradientTransformation, MultiSteps};
 use solstice::random::Key;
-use solstice::tree::{KeyPath, tree_leaves, tree_slots};
+use solstice::tree::{tree_leaves, tree_slots};
 use solstice::{Array, Module, Result, filter_grad, vmap};
 
 const VOCAB: usize = 3;
@@ -94,19 +93,10 @@ fn run<G: GradientTransformation<TiedGpt>>(fx: &Value, name: &str, opt: G) {
     common::optim::run(fx, name, gpt(), opt)
 }
 
-fn ndim2() -> Mask {
-    Mask::predicate(|_: &KeyPath, w: &Array| w.rank() >= 2)
-}
-
 #[test]
 fn gpt_recipe_matches_optax() {
     let fx = fixture("optim_gpt.json");
-    let lr = warmup_cosine_decay_schedule(0.0, 0.01, 2, 5, 0.001, 1.0).unwrap();
-    let opt = optim::chain((
-        optim::clip_by_global_norm(0.5),
-        optim::adamw(lr).b2(0.95).weight_decay(0.1).mask(ndim2()),
-    ));
-    run(&fx, "gpt_recipe", opt);
+    run(&fx, "gpt_recipe", gpt_recipe());
 }
 
 #[test]

@@ -5,12 +5,28 @@
 //! `jax.tree.leaves` order.
 
 use serde_json::Value;
-use solstice::optim::GradientTransformation;
-use solstice::tree::tree_leaves;
+use solstice::optim::schedule::warmup_cosine_decay_schedule;
+use solstice::optim::{self, GradientTransformation};
+use solstice::tree::{KeyPath, tree_leaves};
 use solstice::{Array, DType, Tree, apply_updates};
 
 /// Relative tolerance against optax (f32).
 pub const RTOL: f64 = 1e-6;
+
+/// nanoGPT's weight-decay rule: only leaves of rank 2 or more.
+pub fn ndim2() -> optim::Mask {
+    optim::Mask::predicate(|_: &KeyPath, w: &Array| w.rank() >= 2)
+}
+
+/// The `gpt_recipe` case of both fixtures: global-norm clipping, then
+/// AdamW with warmup-cosine, b2 = 0.95 and decay 0.1 on [`ndim2`] leaves.
+pub fn gpt_recipe() -> optim::Chain<(optim::ClipByGlobalNorm, optim::AdamW)> {
+    let lr = warmup_cosine_decay_schedule(0.0, 0.01, 2, 5, 0.001, 1.0).unwrap();
+    optim::chain((
+        optim::clip_by_global_norm(0.5),
+        optim::adamw(lr).b2(0.95).weight_decay(0.1).mask(ndim2()),
+    ))
+}
 
 /// A fixture of `optim_ref.py`, parsed.
 pub fn fixture(file: &str) -> Value {
