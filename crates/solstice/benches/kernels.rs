@@ -4,7 +4,8 @@
 //! Each line prints both medians and `own/candle R` (below 1 is faster);
 //! the rounds interleave the two sides, so machine load hits both alike.
 //!
-//! Run with `cargo bench --bench kernels`.
+//! Run with `cargo bench --bench kernels`; `cargo bench --bench kernels --
+//! sign` runs only the lines whose name holds `sign`.
 
 use std::time::Instant;
 
@@ -13,7 +14,13 @@ use solstice::{Array, CmpOp, DType, Result};
 
 const ROWS: usize = 2048;
 const COLS: usize = 2048;
-const ROUNDS: usize = 9;
+/// Timed rounds per line; `KERNELS_ROUNDS` overrides it (for profiling).
+fn rounds() -> usize {
+    std::env::var("KERNELS_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(9)
+}
 
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
@@ -25,11 +32,14 @@ fn compare(
     name: &str,
     own: impl Fn() -> Result<()>,
     candle: impl Fn() -> candle_core::Result<()>,
-) -> f64 {
+) -> Option<f64> {
+    if !selected(name) {
+        return None;
+    }
     own().expect("own kernel");
     candle().expect("candle kernel");
     let (mut a, mut b) = (Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds() {
         let t = Instant::now();
         own().expect("own kernel");
         a.push(t.elapsed().as_secs_f64());
@@ -44,7 +54,16 @@ fn compare(
         b * 1e3,
         a / b
     );
-    a / b
+    Some(a / b)
+}
+
+/// Whether `name` holds every filter given on the command line (cargo's
+/// own `--bench` flag aside).
+fn selected(name: &str) -> bool {
+    std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .all(|f| name.contains(&f))
 }
 
 fn data(seed: u64) -> Vec<f32> {
@@ -60,6 +79,14 @@ fn data(seed: u64) -> Vec<f32> {
 }
 
 fn main() -> Result<()> {
+    // candle's worker threads spin after each of its kernels, on the very
+    // cores the next (own) kernel then needs: interleaved, that taxes our
+    // side for candle's work. Parked at once, they do not; candle's own
+    // timings barely change. A value set by the caller is kept.
+    if std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT").is_none() {
+        // SAFETY: no other thread runs yet.
+        unsafe { std::env::set_var("CANDLE_BARRIER_POOL_SPIN_LIMIT", "0") };
+    }
     let (x, y) = (data(1), data(2));
     let shape = [ROWS, COLS];
     let (a, b) = (
@@ -139,6 +166,7 @@ fn main() -> Result<()> {
             || ta.argmax(1).map(drop),
         ),
     ]);
+    let ratios: Vec<f64> = ratios.into_iter().flatten().collect();
     let geo = (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
     println!("own/candle geometric mean ratio: {geo:.3}");
     Ok(())

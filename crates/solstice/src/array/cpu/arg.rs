@@ -5,6 +5,7 @@
 use candle_core::{Storage, Tensor};
 
 use super::elem::{Elem, by_dtype};
+use super::reduce::{ReduceOp, along};
 use super::strided::Reader;
 use super::{alloc, for_rows};
 use crate::error::Result;
@@ -57,6 +58,19 @@ fn first_extreme<T: Elem>(data: &[T], start: usize, stride: usize, n: usize, min
     if n == 0 {
         return 0;
     }
+    if stride == 1 {
+        // Two passes over a contiguous row, both vectorised: the extreme
+        // (NaN if any), then where it first occurs. The first element equal
+        // to the extreme is the one a sequential scan keeps.
+        let row = &data[start..start + n];
+        let op = if min { ReduceOp::Min } else { ReduceOp::Max };
+        let m = along(op, row);
+        return if m != m {
+            first_where(row, |v| v != v)
+        } else {
+            first_where(row, |v| v == m)
+        };
+    }
     let mut best = 0;
     let mut value = data[start];
     // `v != v` holds exactly for NaN (and never for an integer).
@@ -74,4 +88,23 @@ fn first_extreme<T: Elem>(data: &[T], start: usize, stride: usize, n: usize, min
         }
     }
     best
+}
+
+/// The index of the first element of `x` meeting `hit` (0 if none),
+/// testing 16 at a time without early exit inside a block so that the
+/// test vectorises.
+#[inline(always)]
+fn first_where<T: Elem>(x: &[T], hit: impl Fn(T) -> bool) -> usize {
+    let mut blocks = x.chunks_exact(16);
+    for (b, block) in (&mut blocks).enumerate() {
+        if block.iter().fold(false, |any, &v| any | hit(v)) {
+            return b * 16 + block.iter().position(|&v| hit(v)).unwrap_or(0);
+        }
+    }
+    let tail = x.len() - blocks.remainder().len();
+    blocks
+        .remainder()
+        .iter()
+        .position(|&v| hit(v))
+        .map_or(0, |j| tail + j)
 }

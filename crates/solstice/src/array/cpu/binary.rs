@@ -91,26 +91,25 @@ fn fill<T: Float>(
     let (ia, ib) = (ra.inner(), rb.inner());
     for_rows(out, inner, n, |first, chunk| {
         for (i, row) in chunk.chunks_mut(inner).enumerate() {
+            // The last row of a split axis is short.
+            let len = row.len();
             let (oa, ob) = (ra.row_start(dims, first + i), rb.row_start(dims, first + i));
             match (ia, ib) {
                 (1, 1) => {
-                    for ((o, &p), &q) in row
-                        .iter_mut()
-                        .zip(&x[oa..oa + inner])
-                        .zip(&y[ob..ob + inner])
+                    for ((o, &p), &q) in row.iter_mut().zip(&x[oa..oa + len]).zip(&y[ob..ob + len])
                     {
                         o.write(f(p, q));
                     }
                 }
                 (1, 0) => {
                     let q = y[ob];
-                    for (o, &p) in row.iter_mut().zip(&x[oa..oa + inner]) {
+                    for (o, &p) in row.iter_mut().zip(&x[oa..oa + len]) {
                         o.write(f(p, q));
                     }
                 }
                 (0, 1) => {
                     let p = x[oa];
-                    for (o, &q) in row.iter_mut().zip(&y[ob..ob + inner]) {
+                    for (o, &q) in row.iter_mut().zip(&y[ob..ob + len]) {
                         o.write(f(p, q));
                     }
                 }

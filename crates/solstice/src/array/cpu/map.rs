@@ -51,9 +51,11 @@ pub(crate) fn fill1<A: Elem, U: Elem>(
     let n = out.len();
     for_rows(out, inner, n, |first, chunk| {
         for (i, row) in chunk.chunks_mut(inner).enumerate() {
+            // The last row of a split axis is short.
+            let len = row.len();
             let start = reader.row_start(&dims, first + i);
             if stride == 1 {
-                contiguous1(&data[start..start + inner], row, f);
+                contiguous1(&data[start..start + len], row, f);
             } else {
                 for (j, o) in row.iter_mut().enumerate() {
                     o.write(f(data[start + j * stride]));
@@ -111,6 +113,8 @@ pub(crate) fn map2<A: Elem, B: Elem, U: Elem>(
     let out = alloc::filled(op, n, |out| {
         for_rows(out, inner, n, |first, chunk| {
             for (i, row) in chunk.chunks_mut(inner).enumerate() {
+                // The last row of a split axis is short.
+                let len = row.len();
                 let (oa, ob) = (
                     ra.row_start(&dims, first + i),
                     rb.row_start(&dims, first + i),
@@ -118,23 +122,21 @@ pub(crate) fn map2<A: Elem, B: Elem, U: Elem>(
                 // The common layouts get loops the compiler vectorises.
                 match (ia, ib) {
                     (1, 1) => {
-                        for ((o, &p), &q) in row
-                            .iter_mut()
-                            .zip(&a[oa..oa + inner])
-                            .zip(&b[ob..ob + inner])
+                        for ((o, &p), &q) in
+                            row.iter_mut().zip(&a[oa..oa + len]).zip(&b[ob..ob + len])
                         {
                             o.write(f(p, q));
                         }
                     }
                     (1, 0) => {
                         let q = b[ob];
-                        for (o, &p) in row.iter_mut().zip(&a[oa..oa + inner]) {
+                        for (o, &p) in row.iter_mut().zip(&a[oa..oa + len]) {
                             o.write(f(p, q));
                         }
                     }
                     (0, 1) => {
                         let p = a[oa];
-                        for (o, &q) in row.iter_mut().zip(&b[ob..ob + inner]) {
+                        for (o, &q) in row.iter_mut().zip(&b[ob..ob + len]) {
                             o.write(f(p, q));
                         }
                     }
@@ -189,6 +191,8 @@ pub(crate) fn map3<A: Elem, B: Elem, C: Elem, U: Elem>(
     let out = alloc::filled(op, n, |out| {
         for_rows(out, inner, n, |first, chunk| {
             for (i, row) in chunk.chunks_mut(inner).enumerate() {
+                // The last row of a split axis is short.
+                let len = row.len();
                 let r = first + i;
                 let (oa, ob, oc) = (
                     ra.row_start(&dims, r),
@@ -198,9 +202,9 @@ pub(crate) fn map3<A: Elem, B: Elem, C: Elem, U: Elem>(
                 if (ia, ib, ic) == (1, 1, 1) {
                     for (((o, &p), &q), &s) in row
                         .iter_mut()
-                        .zip(&a[oa..oa + inner])
-                        .zip(&b[ob..ob + inner])
-                        .zip(&c[oc..oc + inner])
+                        .zip(&a[oa..oa + len])
+                        .zip(&b[ob..ob + len])
+                        .zip(&c[oc..oc + len])
                     {
                         o.write(f(p, q, s));
                     }

@@ -62,8 +62,8 @@ pub(crate) fn tensor<T: Float>(data: Vec<T>, shape: &[usize]) -> Result<Tensor> 
     Ok(Tensor::from_vec(data, shape, &candle_core::Device::Cpu)?)
 }
 
-/// Splits `out` into chunks of whole rows of `row` elements, one or more
-/// per thread, and calls `f(first_row, chunk)` on each, in parallel when
+/// Splits `out` into chunks of whole rows of `row` elements (the last row
+/// may be short), one or more per thread, and calls `f(first_row, chunk)` on each, in parallel when
 /// the work is large enough.
 pub(crate) fn for_rows<T: Send>(
     out: &mut [T],
@@ -71,10 +71,11 @@ pub(crate) fn for_rows<T: Send>(
     work: usize,
     f: impl Fn(usize, &mut [T]) + Sync,
 ) {
-    let rows = out.len().checked_div(row).unwrap_or(0);
-    if rows == 0 {
+    if row == 0 || out.is_empty() {
         return;
     }
+    // The last row may be short (see `strided::collapse`).
+    let rows = out.len().div_ceil(row);
     let threads = threads();
     if work < PARALLEL_MIN || threads == 1 || rows == 1 {
         f(0, out);

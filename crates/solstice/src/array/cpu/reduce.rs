@@ -169,32 +169,104 @@ fn rows<T: Elem>(op: ReduceOp, x: &[T], r: usize, out: &mut [MaybeUninit<T>]) {
     }
 }
 
-/// Pairwise reduction of a contiguous slice; the leaves run in 8 lanes.
+/// `op` over a contiguous slice: a pairwise sum, or a maximum or minimum
+/// in one pass; 8 lanes at a time, compiled for AVX2 where the CPU has it.
 pub(crate) fn along<T: Elem>(op: ReduceOp, x: &[T]) -> T {
+    #[cfg(target_arch = "x86_64")]
+    if super::unary::has_avx2() {
+        // SAFETY: the CPU was just found to support AVX2.
+        return unsafe { along_avx2(op, x) };
+    }
+    along_portable(op, x)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn along_avx2<T: Elem>(op: ReduceOp, x: &[T]) -> T {
+    match op {
+        ReduceOp::Sum => pairwise_sum(x),
+        ReduceOp::Max => extreme(x, false),
+        ReduceOp::Min => extreme(x, true),
+    }
+}
+
+fn along_portable<T: Elem>(op: ReduceOp, x: &[T]) -> T {
+    match op {
+        ReduceOp::Sum => pairwise_sum(x),
+        ReduceOp::Max => extreme(x, false),
+        ReduceOp::Min => extreme(x, true),
+    }
+}
+
+/// A pairwise sum whose leaves run in 8 lanes.
+#[inline(always)]
+fn pairwise_sum<T: Elem>(x: &[T]) -> T {
     if x.len() <= BLOCK_LEN {
-        let mut lanes = [identity::<T>(op); 8];
+        let mut lanes = [T::SUM_IDENTITY; 8];
         let mut chunks = x.chunks_exact(8);
         for c in &mut chunks {
             for k in 0..8 {
-                lanes[k] = combine(op, lanes[k], c[k]);
+                lanes[k] = T::add_wrapping(lanes[k], c[k]);
             }
         }
-        let mut acc = identity::<T>(op);
+        let mut acc = T::SUM_IDENTITY;
         for &v in chunks.remainder() {
-            acc = combine(op, acc, v);
+            acc = T::add_wrapping(acc, v);
         }
-        let l = [
-            combine(op, lanes[0], lanes[1]),
-            combine(op, lanes[2], lanes[3]),
-            combine(op, lanes[4], lanes[5]),
-            combine(op, lanes[6], lanes[7]),
-        ];
-        let l = combine(op, combine(op, l[0], l[1]), combine(op, l[2], l[3]));
-        return combine(op, l, acc);
+        let add = T::add_wrapping;
+        let l = add(
+            add(add(lanes[0], lanes[1]), add(lanes[2], lanes[3])),
+            add(add(lanes[4], lanes[5]), add(lanes[6], lanes[7])),
+        );
+        return add(l, acc);
     }
     // Split on a multiple of 8 so the leaves stay whole lanes.
     let half = (x.len() / 2).div_ceil(8) * 8;
-    combine(op, along(op, &x[..half]), along(op, &x[half..]))
+    T::add_wrapping(pairwise_sum(&x[..half]), pairwise_sum(&x[half..]))
+}
+
+/// The minimum (or maximum) of `x`, NaN if it holds one: plain compares
+/// (one instruction a lane), with NaNs noted on the side rather than
+/// propagated through every step.
+#[inline(always)]
+#[allow(clippy::eq_op)]
+fn extreme<T: Elem>(x: &[T], min: bool) -> T {
+    let identity = if min {
+        T::MIN_IDENTITY
+    } else {
+        T::MAX_IDENTITY
+    };
+    let mut lanes = [identity; 8];
+    // `v != v` holds exactly for NaN (and never for an integer).
+    let mut nan = [false; 8];
+    let mut chunks = x.chunks_exact(8);
+    for c in &mut chunks {
+        for k in 0..8 {
+            let v = c[k];
+            let better = if min { v < lanes[k] } else { v > lanes[k] };
+            lanes[k] = if better { v } else { lanes[k] };
+            nan[k] |= v != v;
+        }
+    }
+    let pick = |a: T, b: T| {
+        if min {
+            T::min_nan(a, b)
+        } else {
+            T::max_nan(a, b)
+        }
+    };
+    let mut acc = identity;
+    for &v in chunks.remainder() {
+        acc = pick(acc, v);
+    }
+    for (&l, &n) in lanes.iter().zip(&nan) {
+        if n {
+            // NaN, as the first NaN of the slice: any NaN will do.
+            return x.iter().copied().find(|v| v != v).unwrap_or(l);
+        }
+        acc = pick(acc, l);
+    }
+    acc
 }
 
 /// Column reductions of `[outer, r, inner]`, in tiles of columns.

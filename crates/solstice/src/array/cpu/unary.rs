@@ -57,10 +57,12 @@ pub(crate) fn map<T: Float>(
     let n = out.len();
     for_rows(out, inner, n, |first, chunk| {
         for (i, row) in chunk.chunks_mut(inner).enumerate() {
+            // The last row of a split axis is short.
+            let len = row.len();
             let start = reader.row_start(&dims, first + i);
             let stride = reader.inner();
             if stride == 1 {
-                apply(op, &data[start..start + inner], row);
+                apply(op, &data[start..start + len], row);
             } else {
                 // A strided or broadcast row: gather it, then map in place.
                 for (j, o) in row.iter_mut().enumerate() {
