@@ -1,6 +1,7 @@
 //! solstice's own elementwise and reduction kernels against candle's, on
 //! 4M-element arrays, in one run: comparisons, `select`, conversions,
-//! `sin`/`erf`/`sign`, integer arithmetic and reductions, and arg-extremes.
+//! `sin`/`erf`/`sign`/`log`, the f64 transcendentals, integer arithmetic
+//! and reductions, and arg-extremes.
 //! Each line prints both medians and `own/candle R` (below 1 is faster);
 //! the rounds interleave the two sides, so machine load hits both alike.
 //!
@@ -101,6 +102,9 @@ fn main() -> Result<()> {
     let (la, tla) = (a.astype(DType::I64)?, ta.to_dtype(C::I64)?);
     let cond = a.compare(&b, CmpOp::Lt)?;
     let tcond = ta.lt(&tb)?;
+    let (d, td) = (a.astype(DType::F64)?, ta.to_dtype(C::F64)?);
+    let (pos, tpos) = (a.abs()?, ta.abs()?);
+    let (dpos, tdpos) = (d.abs()?, td.abs()?);
     let at = a.transpose(&[1, 0])?;
     let tat = ta.t()?;
 
@@ -132,6 +136,12 @@ fn main() -> Result<()> {
         ),
         compare("sin f32", || a.sin().map(drop), || ta.sin().map(drop)),
         compare("erf f32", || a.erf().map(drop), || ta.erf().map(drop)),
+        compare("log f32", || pos.log().map(drop), || tpos.log().map(drop)),
+        compare("exp f64", || d.exp().map(drop), || td.exp().map(drop)),
+        compare("log f64", || dpos.log().map(drop), || tdpos.log().map(drop)),
+        compare("tanh f64", || d.tanh().map(drop), || td.tanh().map(drop)),
+        compare("sin f64", || d.sin().map(drop), || td.sin().map(drop)),
+        compare("erf f64", || d.erf().map(drop), || td.erf().map(drop)),
         compare("sign f32", || a.sign().map(drop), || ta.sign().map(drop)),
         compare(
             "add i32",

@@ -35,6 +35,32 @@ fn neg_of_integer_array() {
 }
 
 #[test]
+fn abs_and_sign_of_integer_arrays_wrap_as_jax() {
+    // candle has no integer abs kernel; `|MIN|` wraps to MIN in JAX.
+    for dtype in [DType::I64, DType::I32] {
+        let x = Array::from_vec(vec![-3i64, 4, 0], &[3])
+            .unwrap()
+            .astype(dtype)
+            .unwrap();
+        let abs = no_panic("abs of integers", || x.abs()).expect("no panic");
+        let abs = abs.unwrap().astype(DType::I64).unwrap();
+        assert_eq!(abs.to_vec::<i64>().unwrap(), [3, 4, 0], "{dtype:?}");
+        let sign = x.sign().unwrap().astype(DType::I64).unwrap();
+        assert_eq!(sign.to_vec::<i64>().unwrap(), [-1, 1, 0], "{dtype:?}");
+    }
+    let min = Array::from_vec(vec![i64::MIN, -1], &[2]).unwrap();
+    assert_eq!(min.abs().unwrap().to_vec::<i64>().unwrap(), [i64::MIN, 1]);
+}
+
+#[test]
+fn sign_of_nan_is_nan_as_in_jax() {
+    let x = Array::from_vec(vec![f32::NAN, -2.0, 0.0, 5.0], &[4]).unwrap();
+    let s = x.sign().unwrap().to_vec::<f32>().unwrap();
+    assert!(s[0].is_nan());
+    assert_eq!(&s[1..], [-1.0, 0.0, 1.0]);
+}
+
+#[test]
 fn integer_division_by_zero() {
     let r = no_panic("floor_divide i32", || {
         let a = Array::from_vec(vec![1i32], &[1]).unwrap();

@@ -26,14 +26,20 @@ pub(crate) fn eval(prim: &Prim, xs: &[&Tensor]) -> Result<Tensor> {
     super::cpu::alloc::init();
     let x = xs[0];
     let out = match prim {
-        Prim::Neg => or(unary(UnaryOp::Neg, x)?, || x.neg())?,
+        Prim::Neg => or(
+            either(unary(UnaryOp::Neg, x)?, || math(MathOp::IntNeg, x))?,
+            || x.neg(),
+        )?,
         Prim::Exp => or(unary(UnaryOp::Exp, x)?, || x.exp())?,
         Prim::Log => or(unary(UnaryOp::Log, x)?, || x.log())?,
         Prim::Tanh => or(unary(UnaryOp::Tanh, x)?, || x.tanh())?,
         Prim::Sqrt => or(unary(UnaryOp::Sqrt, x)?, || x.sqrt())?,
         Prim::Sin => or(math(MathOp::Sin, x)?, || x.sin())?,
         Prim::Cos => or(math(MathOp::Cos, x)?, || x.cos())?,
-        Prim::Abs => or(unary(UnaryOp::Abs, x)?, || x.abs())?,
+        Prim::Abs => or(
+            either(unary(UnaryOp::Abs, x)?, || math(MathOp::IntAbs, x))?,
+            || x.abs(),
+        )?,
         Prim::Sign => or(math(MathOp::Sign, x)?, || x.sign())?,
         Prim::Erf => or(math(MathOp::Erf, x)?, || x.erf())?,
         Prim::Add => or(binary(BinaryOp::Add, x, xs[1])?, || x.broadcast_add(xs[1]))?,
@@ -165,6 +171,18 @@ fn or(own: Option<Tensor>, candle: impl FnOnce() -> candle_core::Result<Tensor>)
     match own {
         Some(out) => Ok(out),
         None => Ok(candle()?),
+    }
+}
+
+/// The first kernel's result, or the second's where the first does not
+/// apply (float and integer kernels of one primitive).
+fn either(
+    first: Option<Tensor>,
+    second: impl FnOnce() -> Result<Option<Tensor>>,
+) -> Result<Option<Tensor>> {
+    match first {
+        Some(out) => Ok(Some(out)),
+        None => second(),
     }
 }
 

@@ -9,6 +9,7 @@ use std::cmp::Ordering;
 use candle_core::{Device, Tensor, WithDType};
 
 use super::DType;
+use super::cpu::{alloc, for_rows};
 use super::prim::RoundMode;
 use crate::error::{Error, Result};
 
@@ -106,12 +107,14 @@ fn dtype_of(x: &Tensor) -> Result<DType> {
 }
 
 /// Applies `f` to each row of `x` along `axis` (each row of `n` elements
-/// giving `m` outputs) and puts the outputs back with `axis` of size `m`.
+/// giving `m` outputs, written into the slice it is handed) and puts the
+/// outputs back with `axis` of size `m`. Rows run in parallel.
 fn map_rows<T: WithDType, U: WithDType>(
+    op: &str,
     x: &Tensor,
     axis: usize,
     m: usize,
-    f: impl Fn(&[T], &mut Vec<U>),
+    f: impl Fn(&[T], &mut [U]) + Sync,
 ) -> Result<Tensor> {
     let last = x.rank() - 1;
     let moved = x.transpose(axis, last)?.contiguous()?;
@@ -119,17 +122,20 @@ fn map_rows<T: WithDType, U: WithDType>(
     let n = dims[last];
     let outer: usize = dims[..last].iter().product();
     let data = moved.flatten_all()?.to_vec1::<T>()?;
-    let mut out = Vec::with_capacity(outer * m);
-    for r in 0..outer {
-        f(&data[r * n..(r + 1) * n], &mut out);
-    }
+    let mut out = alloc::full(op, outer * m, U::zero())?;
+    for_rows(&mut out, m, outer * n, |first, chunk| {
+        for (i, o) in chunk.chunks_mut(m).enumerate() {
+            let r = first + i;
+            f(&data[r * n..(r + 1) * n], o);
+        }
+    });
     dims[last] = m;
     Ok(Tensor::from_vec(out, dims, &Device::Cpu)?.transpose(axis, last)?)
 }
 
 /// Indices of the first `k` elements of a stable sort along `axis`.
 pub(super) fn argsort(x: &Tensor, axis: usize, descending: bool, k: usize) -> Result<Tensor> {
-    by_dtype!(dtype_of(x)?, T => map_rows::<T, i32>(x, axis, k, |row, out| {
+    by_dtype!(dtype_of(x)?, T => map_rows::<T, i32>("argsort", x, axis, k, |row, out| {
         let cmp = |a: &usize, b: &usize| {
             let by_value = T::order(row[*a], row[*b]);
             let by_value = if descending { by_value.reverse() } else { by_value };
@@ -143,14 +149,16 @@ pub(super) fn argsort(x: &Tensor, axis: usize, descending: bool, k: usize) -> Re
             idx.truncate(k);
         }
         idx.sort_unstable_by(cmp);
-        out.extend(idx[..k].iter().map(|&i| i as i32));
+        for (o, &i) in out.iter_mut().zip(&idx[..k]) {
+            *o = i as i32;
+        }
     }))
 }
 
 /// The index of the first maximum (or minimum) along `axis`, removing it;
 /// the first NaN wins, as in JAX.
 pub(super) fn arg_extreme(x: &Tensor, axis: usize, min: bool) -> Result<Tensor> {
-    let out = by_dtype!(dtype_of(x)?, T => map_rows::<T, i32>(x, axis, 1, |row, out| {
+    let out = by_dtype!(dtype_of(x)?, T => map_rows::<T, i32>("argmax", x, axis, 1, |row, out| {
         let mut best = 0;
         for (i, &v) in row.iter().enumerate() {
             if row[best].is_nan() {
@@ -161,7 +169,7 @@ pub(super) fn arg_extreme(x: &Tensor, axis: usize, min: bool) -> Result<Tensor> 
                 best = i;
             }
         }
-        out.push(best as i32);
+        out[0] = best as i32;
     }))?;
     Ok(out.squeeze(axis)?)
 }
@@ -169,10 +177,8 @@ pub(super) fn arg_extreme(x: &Tensor, axis: usize, min: bool) -> Result<Tensor> 
 /// The running sum along `axis`, from the end when `reverse`.
 pub(super) fn cumsum(x: &Tensor, axis: usize, reverse: bool) -> Result<Tensor> {
     let n = x.dims()[axis];
-    by_dtype!(dtype_of(x)?, T => map_rows::<T, T>(x, axis, n, |row, out| {
-        let start = out.len();
-        out.extend_from_slice(row);
-        let sums = &mut out[start..];
+    by_dtype!(dtype_of(x)?, T => map_rows::<T, T>("cumsum", x, axis, n, |row, sums| {
+        sums.copy_from_slice(row);
         if reverse {
             for i in (0..n.saturating_sub(1)).rev() {
                 sums[i] = sums[i].add(sums[i + 1]);

@@ -14,13 +14,14 @@ use super::binary::BinaryOp;
 use super::elem::{Elem, by_dtype, by_float, by_int};
 use super::map::{map1, map2, map3};
 use super::special::{TRIG_FAST_LIMIT, cos_f32, erf_f32, sin_f32};
+use super::special_f64::{TRIG_FAST_LIMIT_F64, cos_f64, erf_f64, sin_f64};
 use crate::array::prim::{CmpOp, RoundMode};
 use crate::error::{Error, Result};
 
 /// The one-input maps here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum MathOp {
-    /// -1, 0 or 1 (0 for NaN, as candle's kernel before).
+    /// -1, 0 or 1; NaN for NaN, as JAX's.
     Sign,
     Sin,
     Cos,
@@ -28,6 +29,11 @@ pub(crate) enum MathOp {
     Log1p,
     Expm1,
     Round(RoundMode),
+    /// Integer `|x|`, wrapping (`|MIN|` is `MIN`, as JAX's); floats run
+    /// in `unary.rs`.
+    IntAbs,
+    /// Integer `-x`, wrapping; floats run in `unary.rs`.
+    IntNeg,
 }
 
 /// `op` on every element of `x`, or `None` for a dtype without a kernel
@@ -40,26 +46,34 @@ pub(crate) fn math(op: MathOp, x: &Tensor) -> Result<Option<Tensor>> {
     match op {
         MathOp::Sign => by_dtype!(dtype, T => map1::<T, T>("sign", x, |v| {
             // `(v < 0) - ...` never wraps: an unsigned `v < 0` is false.
-            ((v > T::SUM_IDENTITY) as u8 as T) - ((v < T::SUM_IDENTITY) as u8 as T)
+            let s = ((v > T::SUM_IDENTITY) as u8 as T) - ((v < T::SUM_IDENTITY) as u8 as T);
+            // NaN (the one value unequal to itself) stays NaN, as in JAX.
+            #[allow(clippy::eq_op)]
+            if v != v { v } else { s }
         }), _ => Ok(None)),
-        // f32: branch-free polynomials that vectorise, where the input
-        // allows (`special.rs`); f64: libm.
-        MathOp::Sin if dtype == candle_core::DType::F32 && trig_fast(x) => {
-            map1::<f32, f32>("sin", x, sin_f32)
-        }
-        MathOp::Cos if dtype == candle_core::DType::F32 && trig_fast(x) => {
-            map1::<f32, f32>("cos", x, cos_f32)
-        }
+        // Branch-free polynomials that vectorise, where the input allows
+        // (`special.rs`, `special_f64.rs`); libm beyond.
+        MathOp::Sin | MathOp::Cos if trig_fast(x) => match (op, dtype) {
+            (MathOp::Sin, candle_core::DType::F32) => map1::<f32, f32>("sin", x, sin_f32),
+            (MathOp::Cos, candle_core::DType::F32) => map1::<f32, f32>("cos", x, cos_f32),
+            (MathOp::Sin, _) => map1::<f64, f64>("sin", x, sin_f64),
+            _ => map1::<f64, f64>("cos", x, cos_f64),
+        },
         MathOp::Sin => by_float!(dtype, T => map1::<T, T>("sin", x, T::sin), _ => Ok(None)),
         MathOp::Cos => by_float!(dtype, T => map1::<T, T>("cos", x, T::cos), _ => Ok(None)),
         MathOp::Erf => match dtype {
             candle_core::DType::F32 => map1("erf", x, erf_f32),
-            // candle's own erf, so the values are those it gave before.
-            candle_core::DType::F64 => map1("erf", x, candle_core::cpu::erf::erf_f64),
+            candle_core::DType::F64 => map1("erf", x, erf_f64),
             _ => Ok(None),
         },
         MathOp::Log1p => by_float!(dtype, T => map1::<T, T>("log1p", x, T::ln_1p), _ => Ok(None)),
         MathOp::Expm1 => by_float!(dtype, T => map1::<T, T>("expm1", x, T::exp_m1), _ => Ok(None)),
+        MathOp::IntAbs => by_int!(dtype, T => map1::<T, T>("abs", x, |v| {
+            if v < T::SUM_IDENTITY { T::SUM_IDENTITY.wrapping_sub(v) } else { v }
+        }), _ => Ok(None)),
+        MathOp::IntNeg => by_int!(dtype, T => map1::<T, T>("neg", x, |v| {
+            T::SUM_IDENTITY.wrapping_sub(v)
+        }), _ => Ok(None)),
         MathOp::Round(mode) => by_float!(dtype, T => match mode {
             RoundMode::Floor => map1::<T, T>("floor", x, T::floor),
             RoundMode::Ceil => map1::<T, T>("ceil", x, T::ceil),
@@ -68,15 +82,20 @@ pub(crate) fn math(op: MathOp, x: &Tensor) -> Result<Option<Tensor>> {
     }
 }
 
-/// Whether every f32 in `x`'s storage is within the fast `sin`/`cos`
-/// range (NaN is: it stays NaN). One read of the storage, which may be
-/// more than the view: a conservative answer.
+/// Whether `x` is f32 or f64 and every element of its storage is within
+/// the fast `sin`/`cos` range (NaN is: it stays NaN). One read of the
+/// storage, which may be more than the view: a conservative answer.
 fn trig_fast(x: &Tensor) -> bool {
     let (storage, _) = x.storage_and_layout();
     match &*storage {
         candle_core::Storage::Cpu(candle_core::CpuStorage::F32(data)) => {
             data.iter().fold(true, |ok, v| {
                 ok & (v.abs() <= TRIG_FAST_LIMIT || v.is_nan())
+            })
+        }
+        candle_core::Storage::Cpu(candle_core::CpuStorage::F64(data)) => {
+            data.iter().fold(true, |ok, v| {
+                ok & (v.abs() <= TRIG_FAST_LIMIT_F64 || v.is_nan())
             })
         }
         _ => false,

@@ -127,7 +127,7 @@ fn is_float(d: C) -> bool {
     matches!(d, C::F32 | C::F64)
 }
 
-/// `got` within `ulps` f32 ulps of `want`, the ulp taken of
+/// `got` within `ulps` ulps (of its dtype) of `want`, the ulp taken of
 /// `max(|want|, floor)`; NaN where `want` is NaN.
 fn assert_close(got: &Tensor, want: &Tensor, ulps: f64, floor: f64, what: &str) {
     assert_eq!(got.dims(), want.dims(), "{what}: shape");
@@ -139,35 +139,45 @@ fn assert_close(got: &Tensor, want: &Tensor, ulps: f64, floor: f64, what: &str) 
             .to_vec1::<f64>()
             .unwrap()
     };
+    let eps = if got.dtype() == C::F64 {
+        f64::EPSILON
+    } else {
+        f32::EPSILON as f64
+    };
     for (i, (a, b)) in flat(got).iter().zip(&flat(want)).enumerate() {
-        let tolerance = ulps * b.abs().max(floor) * f32::EPSILON as f64;
+        let tolerance = ulps * b.abs().max(floor) * eps;
         let close = (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= tolerance;
         assert!(close, "{what}: element {i} is {a}, want {b}");
     }
 }
 
 #[test]
-fn f32_sin_and_cos_take_the_vectorised_path_within_its_range() {
-    for (layout, x) in layouts(C::F32, 2, true) {
-        let what = |op: &str| format!("{op} of f32 {layout}");
-        // Within 2 ulps of 1 (the reduction's error is absolute).
-        let sin = math(MathOp::Sin, &x).unwrap().unwrap();
-        assert_close(&sin, &x.sin().unwrap(), 2.0, 1.0, &what("sin"));
-        let cos = math(MathOp::Cos, &x).unwrap().unwrap();
-        assert_close(&cos, &x.cos().unwrap(), 2.0, 1.0, &what("cos"));
+fn sin_and_cos_take_the_vectorised_path_within_its_range() {
+    for dtype in [C::F32, C::F64] {
+        for (layout, x) in layouts(dtype, 2, true) {
+            let what = |op: &str| format!("{op} of {dtype:?} {layout}");
+            // Within 2 ulps of 1 (the reduction's error is absolute).
+            let sin = math(MathOp::Sin, &x).unwrap().unwrap();
+            assert_close(&sin, &x.sin().unwrap(), 2.0, 1.0, &what("sin"));
+            let cos = math(MathOp::Cos, &x).unwrap().unwrap();
+            assert_close(&cos, &x.cos().unwrap(), 2.0, 1.0, &what("cos"));
+        }
+        // A magnitude past the fast range sends the array to libm: exact.
+        let x = Tensor::new(&[1.0f64, 1e6, -3.0e9], &Device::Cpu)
+            .unwrap()
+            .to_dtype(dtype)
+            .unwrap();
+        assert_same(
+            &math(MathOp::Sin, &x).unwrap().unwrap(),
+            &x.sin().unwrap(),
+            "sin far out",
+        );
+        assert_same(
+            &math(MathOp::Cos, &x).unwrap().unwrap(),
+            &x.cos().unwrap(),
+            "cos far out",
+        );
     }
-    // A magnitude past the fast range sends the array to libm: exact.
-    let x = Tensor::new(&[1.0f32, 1e6, -3.0e9], &Device::Cpu).unwrap();
-    assert_same(
-        &math(MathOp::Sin, &x).unwrap().unwrap(),
-        &x.sin().unwrap(),
-        "sin far out",
-    );
-    assert_same(
-        &math(MathOp::Cos, &x).unwrap().unwrap(),
-        &x.cos().unwrap(),
-        "cos far out",
-    );
 }
 
 #[test]
@@ -175,30 +185,28 @@ fn sign_sin_cos_erf_match_candle() {
     for dtype in DTYPES {
         for (layout, x) in layouts(dtype, 1, false) {
             let what = |op: &str| format!("{op} of {dtype:?} {layout}");
+            // candle's sign, but NaN where the input is NaN, as JAX's.
+            let want_sign = x
+                .ne(&x)
+                .unwrap()
+                .where_cond(&x, &x.sign().unwrap())
+                .unwrap();
             assert_same(
                 &math(MathOp::Sign, &x).unwrap().unwrap(),
-                &x.sign().unwrap(),
+                &want_sign,
                 &what("sign"),
             );
             if is_float(dtype) {
-                // f32 takes the vectorised polynomials where the storage
-                // is within their range (a broadcast row may be).
-                let (ulps, floor) = if dtype == C::F32 {
-                    (2.0, 1.0)
-                } else {
-                    (0.0, 0.0)
-                };
+                // The vectorised polynomials where the storage is within
+                // their range (a broadcast row may be), libm beyond.
                 let sin = math(MathOp::Sin, &x).unwrap().unwrap();
-                assert_close(&sin, &x.sin().unwrap(), ulps, floor, &what("sin"));
+                assert_close(&sin, &x.sin().unwrap(), 2.0, 1.0, &what("sin"));
                 let cos = math(MathOp::Cos, &x).unwrap().unwrap();
-                assert_close(&cos, &x.cos().unwrap(), ulps, floor, &what("cos"));
+                assert_close(&cos, &x.cos().unwrap(), 2.0, 1.0, &what("cos"));
+                // Our branch-free erf against candle's (f64 inside).
                 let erf = math(MathOp::Erf, &x).unwrap().unwrap();
-                if dtype == C::F32 {
-                    // Our branch-free erf, against candle's (f64 inside).
-                    assert_close(&erf, &x.erf().unwrap(), 3.0, 0.0, &what("erf"));
-                } else {
-                    assert_same(&erf, &x.erf().unwrap(), &what("erf"));
-                }
+                let ulps = if dtype == C::F32 { 3.0 } else { 2.0 };
+                assert_close(&erf, &x.erf().unwrap(), ulps, 0.0, &what("erf"));
             } else {
                 assert!(math(MathOp::Sin, &x).unwrap().is_none());
             }
@@ -467,4 +475,39 @@ fn arg_extremes_match_the_host_loop() {
             }
         }
     }
+}
+
+#[test]
+fn integer_abs_and_neg_wrap_as_the_i64_results_cast_back() {
+    for dtype in [C::I64, C::I32, C::U32, C::U8] {
+        for (layout, x) in layouts(dtype, 5, false) {
+            let what = |op: &str| format!("{op} of {dtype:?} {layout}");
+            // candle has no integer abs or neg kernels: i64 on the host.
+            let wide = x.flatten_all().unwrap().to_dtype(C::I64).unwrap();
+            let wide = wide.to_vec1::<i64>().unwrap();
+            let back = |v: Vec<i64>| {
+                Tensor::from_vec(v, x.dims(), &Device::Cpu)
+                    .unwrap()
+                    .to_dtype(dtype)
+                    .unwrap()
+            };
+            let want_abs = back(wide.iter().map(|v| v.abs()).collect());
+            let want_neg = back(wide.iter().map(|v| -v).collect());
+            let abs = math(MathOp::IntAbs, &x).unwrap().unwrap();
+            let neg = math(MathOp::IntNeg, &x).unwrap().unwrap();
+            assert_same(&abs, &want_abs, &what("abs"));
+            assert_same(&neg, &want_neg, &what("neg"));
+        }
+    }
+    // The one integer without a positive counterpart stays itself.
+    let min = Tensor::new(&[i32::MIN, -7, 7], &Device::Cpu).unwrap();
+    let abs = math(MathOp::IntAbs, &min).unwrap().unwrap();
+    assert_eq!(abs.to_vec1::<i32>().unwrap(), [i32::MIN, 7, 7]);
+    let neg = math(MathOp::IntNeg, &min).unwrap().unwrap();
+    assert_eq!(neg.to_vec1::<i32>().unwrap(), [i32::MIN, 7, -7]);
+    assert!(
+        math(MathOp::IntAbs, &min.to_dtype(C::F32).unwrap())
+            .unwrap()
+            .is_none()
+    );
 }

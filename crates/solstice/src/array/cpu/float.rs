@@ -34,6 +34,8 @@ pub(crate) trait Float:
     fn abs(self) -> Self;
     /// `exp` on a slice, in place where `out` is `x`.
     fn exp_into(x: &[Self], out: &mut [std::mem::MaybeUninit<Self>]);
+    /// `ln` on a slice.
+    fn log_into(x: &[Self], out: &mut [std::mem::MaybeUninit<Self>]);
     /// `tanh` on a slice.
     fn tanh_into(x: &[Self], out: &mut [std::mem::MaybeUninit<Self>]);
     /// The tanh GELU, or its derivative, on a slice.
@@ -73,6 +75,9 @@ impl Float for f32 {
     }
     fn exp_into(x: &[Self], out: &mut [std::mem::MaybeUninit<Self>]) {
         super::unary::exp_slice_f32(x, out)
+    }
+    fn log_into(x: &[Self], out: &mut [std::mem::MaybeUninit<Self>]) {
+        super::map::contiguous1(x, out, &super::special::log_f32)
     }
     fn tanh_into(x: &[Self], out: &mut [std::mem::MaybeUninit<Self>]) {
         super::unary::tanh_slice_f32(x, out)
@@ -114,18 +119,15 @@ impl Float for f64 {
         f64::abs(self)
     }
     fn exp_into(x: &[Self], out: &mut [std::mem::MaybeUninit<Self>]) {
-        for (o, &v) in out.iter_mut().zip(x) {
-            o.write(v.exp());
-        }
+        super::map::contiguous1(x, out, &super::special_f64::exp_f64)
+    }
+    fn log_into(x: &[Self], out: &mut [std::mem::MaybeUninit<Self>]) {
+        super::map::contiguous1(x, out, &super::special_f64::log_f64)
     }
     fn tanh_into(x: &[Self], out: &mut [std::mem::MaybeUninit<Self>]) {
-        for (o, &v) in out.iter_mut().zip(x) {
-            o.write(v.tanh());
-        }
+        super::map::contiguous1(x, out, &super::special_f64::tanh_f64)
     }
     fn gelu_tanh_into(x: &[Self], out: &mut [std::mem::MaybeUninit<Self>], derivative: bool) {
-        for (o, &v) in out.iter_mut().zip(x) {
-            o.write(super::unary::gelu_tanh_f64(v, derivative));
-        }
+        super::map::contiguous1(x, out, &|v| super::unary::gelu_tanh_f64(v, derivative))
     }
 }

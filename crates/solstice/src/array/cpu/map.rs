@@ -67,7 +67,11 @@ pub(crate) fn fill1<A: Elem, U: Elem>(
 
 /// `f` over a contiguous row, 8 f32 lanes at a time where the CPU has AVX2
 /// (the compiler vectorises the loop once `f` is inlined into it).
-fn contiguous1<A: Elem, U: Elem>(x: &[A], out: &mut [MaybeUninit<U>], f: &impl Fn(A) -> U) {
+pub(crate) fn contiguous1<A: Elem, U: Elem>(
+    x: &[A],
+    out: &mut [MaybeUninit<U>],
+    f: &impl Fn(A) -> U,
+) {
     #[cfg(target_arch = "x86_64")]
     if super::unary::has_avx2() {
         // SAFETY: the CPU was just found to support AVX2.

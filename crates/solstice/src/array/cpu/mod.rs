@@ -22,6 +22,7 @@ pub(crate) mod map;
 pub(crate) mod reduce;
 pub(crate) mod rowwise;
 mod special;
+mod special_f64;
 mod strided;
 pub(crate) mod unary;
 

@@ -1,4 +1,4 @@
-//! `sin`, `cos` and `erf` for f32, written without branches or calls so
+//! `sin`, `cos`, `erf` and `log` for f32, written without branches or calls so
 //! that loops over them vectorise, as `exp_f32` and `tanh_f32` in
 //! `unary.rs` are.
 //!
@@ -9,6 +9,8 @@
 //! an infinity) uses libm's `sinf`/`cosf` for the whole array instead.
 //! `erf` is a Taylor polynomial below 0.5 and `1 - erfc` above, with
 //! erfc's Chebyshev fit (fractional error under 1.2e-7) on `exp_f32`.
+//! `log` is `special_f64.rs`'s `log_f64` in f32, with 4 terms of the
+//! series.
 
 use super::unary::exp_f32;
 
@@ -93,6 +95,36 @@ pub(crate) fn erf_f32(x: f32) -> f32 {
     r.copysign(x)
 }
 
+/// `ln x` to within 1 ulp: `-inf` at ±0, NaN below 0, `inf` at `inf`.
+#[inline(always)]
+pub(crate) fn log_f32(x: f32) -> f32 {
+    const LN2_HI: f32 = 0.693_359_4; // low 12 bits zero: `k * LN2_HI` is exact
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let tiny = x < f32::MIN_POSITIVE;
+    let xs = if tiny { x * 33_554_432.0 } else { x }; // 2^25
+    let bits = xs.to_bits() as i32;
+    let e = ((bits >> 23) & 0xff) - 127 - if tiny { 25 } else { 0 };
+    let m = f32::from_bits(((bits & 0x007f_ffff) | 0x3f80_0000) as u32);
+    let big = m > std::f32::consts::SQRT_2;
+    let m = if big { 0.5 * m } else { m };
+    let k = (e + big as i32) as f32;
+    let f = m - 1.0;
+    let s = f / (2.0 + f);
+    let z = s * s;
+    let r = (((2.0 / 9.0 * z + 2.0 / 7.0) * z + 2.0 / 5.0) * z + 2.0 / 3.0) * z;
+    let l = f - s * (f - r);
+    let y = k * LN2_HI + (l + k * LN2_LO);
+    if x == 0.0 {
+        f32::NEG_INFINITY
+    } else if x < 0.0 || x.is_nan() {
+        f32::NAN
+    } else if x == f32::INFINITY {
+        x
+    } else {
+        y
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +158,18 @@ mod tests {
         assert!(sin_f32(f32::NAN).is_nan() && cos_f32(f32::NAN).is_nan());
         let tiny = 1e-30f32;
         assert_eq!(sin_f32(tiny), tiny);
+    }
+
+    #[test]
+    fn log_is_within_an_ulp_and_keeps_special_values() {
+        let ln = |x: f64| x.ln();
+        assert!(worst(log_f32, ln, 0.5, 2.0, 0.0) < 1.0);
+        assert!(worst(log_f32, ln, 1e-30, 1e30, 0.0) < 1.0);
+        assert!(worst(log_f32, ln, 1e-44, 1e-38, 0.0) < 1.0);
+        assert_eq!(log_f32(1.0), 0.0);
+        assert_eq!(log_f32(0.0), f32::NEG_INFINITY);
+        assert_eq!(log_f32(f32::INFINITY), f32::INFINITY);
+        assert!(log_f32(-1.0).is_nan() && log_f32(f32::NAN).is_nan());
     }
 
     #[test]
