@@ -13,8 +13,8 @@ use candle_core::Tensor;
 use super::binary::BinaryOp;
 use super::elem::{Elem, by_dtype, by_float, by_int};
 use super::map::{map1, map2, map3};
-use super::special::{TRIG_FAST_LIMIT, cos_f32, erf_f32, sin_f32};
-use super::special_f64::{TRIG_FAST_LIMIT_F64, cos_f64, erf_f64, sin_f64};
+use super::special::{CosF32, ErfF32, SinF32, TRIG_FAST_LIMIT};
+use super::special_f64::{CosF64, ErfF64, SinF64, TRIG_FAST_LIMIT_F64};
 use crate::array::prim::{CmpOp, RoundMode};
 use crate::error::{Error, Result};
 
@@ -54,16 +54,16 @@ pub(crate) fn math(op: MathOp, x: &Tensor) -> Result<Option<Tensor>> {
         // Branch-free polynomials that vectorise, where the input allows
         // (`special.rs`, `special_f64.rs`); libm beyond.
         MathOp::Sin | MathOp::Cos if trig_fast(x) => match (op, dtype) {
-            (MathOp::Sin, candle_core::DType::F32) => map1::<f32, f32>("sin", x, sin_f32),
-            (MathOp::Cos, candle_core::DType::F32) => map1::<f32, f32>("cos", x, cos_f32),
-            (MathOp::Sin, _) => map1::<f64, f64>("sin", x, sin_f64),
-            _ => map1::<f64, f64>("cos", x, cos_f64),
+            (MathOp::Sin, candle_core::DType::F32) => map1("sin", x, SinF32),
+            (MathOp::Cos, candle_core::DType::F32) => map1("cos", x, CosF32),
+            (MathOp::Sin, _) => map1("sin", x, SinF64),
+            _ => map1("cos", x, CosF64),
         },
         MathOp::Sin => by_float!(dtype, T => map1::<T, T>("sin", x, T::sin), _ => Ok(None)),
         MathOp::Cos => by_float!(dtype, T => map1::<T, T>("cos", x, T::cos), _ => Ok(None)),
         MathOp::Erf => match dtype {
-            candle_core::DType::F32 => map1("erf", x, erf_f32),
-            candle_core::DType::F64 => map1("erf", x, erf_f64),
+            candle_core::DType::F32 => map1("erf", x, ErfF32),
+            candle_core::DType::F64 => map1("erf", x, ErfF64),
             _ => Ok(None),
         },
         MathOp::Log1p => by_float!(dtype, T => map1::<T, T>("log1p", x, T::ln_1p), _ => Ok(None)),

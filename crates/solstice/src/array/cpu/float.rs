@@ -77,7 +77,7 @@ impl Float for f32 {
         super::unary::exp_slice_f32(x, out)
     }
     fn log_into(x: &[Self], out: &mut [std::mem::MaybeUninit<Self>]) {
-        super::map::contiguous1(x, out, &super::special::log_f32)
+        super::map::contiguous1(x, out, &super::special::LogF32)
     }
     fn tanh_into(x: &[Self], out: &mut [std::mem::MaybeUninit<Self>]) {
         super::unary::tanh_slice_f32(x, out)
@@ -119,15 +119,19 @@ impl Float for f64 {
         f64::abs(self)
     }
     fn exp_into(x: &[Self], out: &mut [std::mem::MaybeUninit<Self>]) {
-        super::map::contiguous1(x, out, &super::special_f64::exp_f64)
+        super::map::contiguous1(x, out, &super::special_f64::ExpF64)
     }
     fn log_into(x: &[Self], out: &mut [std::mem::MaybeUninit<Self>]) {
-        super::map::contiguous1(x, out, &super::special_f64::log_f64)
+        super::map::contiguous1(x, out, &super::special_f64::LogF64)
     }
     fn tanh_into(x: &[Self], out: &mut [std::mem::MaybeUninit<Self>]) {
-        super::map::contiguous1(x, out, &super::special_f64::tanh_f64)
+        super::map::contiguous1(x, out, &super::special_f64::TanhF64)
     }
     fn gelu_tanh_into(x: &[Self], out: &mut [std::mem::MaybeUninit<Self>], derivative: bool) {
-        super::map::contiguous1(x, out, &|v| super::unary::gelu_tanh_f64(v, derivative))
+        if derivative {
+            super::map::contiguous1(x, out, &super::unary::GeluTanhGradF64)
+        } else {
+            super::map::contiguous1(x, out, &super::unary::GeluTanhF64)
+        }
     }
 }

@@ -8,15 +8,49 @@ use std::mem::MaybeUninit;
 use candle_core::{Layout, Storage, Tensor};
 
 use super::strided::{Reader, collapse};
+
+/// A function of one element. Closures and fns are one through the blanket
+/// impl; the large special functions (`erf`, `tanh`, ...) are unit
+/// structs (see [`scalar_fn!`]) whose `call` is `#[inline(always)]`, since
+/// LLVM will not inline a large closure into the vectorised loop, which
+/// then stays a scalar call per element.
+pub(crate) trait Fn1<A, U>: Sync {
+    fn call(&self, a: A) -> U;
+}
+
+impl<A, U, F: Fn(A) -> U + Sync> Fn1<A, U> for F {
+    #[inline(always)]
+    fn call(&self, a: A) -> U {
+        self(a)
+    }
+}
+
+/// Declares `$name`, a unit struct that is [`Fn1`] through the
+/// `#[inline(always)]` function `$f` of `$t`.
+macro_rules! scalar_fn {
+    ($(#[$doc:meta])* $name:ident, $t:ty, $f:path) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug)]
+        pub(crate) struct $name;
+
+        impl $crate::array::cpu::map::Fn1<$t, $t> for $name {
+            #[inline(always)]
+            fn call(&self, a: $t) -> $t {
+                $f(a)
+            }
+        }
+    };
+}
 use super::{Elem, alloc, for_rows};
 use crate::error::{Error, Result};
+pub(crate) use scalar_fn;
 
 /// `f` on every element of `x`, or `None` if `x` does not hold `A`s on the
 /// CPU.
 pub(crate) fn map1<A: Elem, U: Elem>(
     op: &str,
     x: &Tensor,
-    f: impl Fn(A) -> U + Sync,
+    f: impl Fn1<A, U>,
 ) -> Result<Option<Tensor>> {
     let (storage, layout) = x.storage_and_layout();
     let Storage::Cpu(cpu) = &*storage else {
@@ -41,7 +75,7 @@ pub(crate) fn fill1<A: Elem, U: Elem>(
     data: &[A],
     layout: &Layout,
     out: &mut [MaybeUninit<U>],
-    f: &(impl Fn(A) -> U + Sync),
+    f: &impl Fn1<A, U>,
 ) {
     let mut readers = [Reader::new(layout, layout.dims())];
     let dims = collapse(layout.dims(), &mut readers);
@@ -58,7 +92,7 @@ pub(crate) fn fill1<A: Elem, U: Elem>(
                 contiguous1(&data[start..start + len], row, f);
             } else {
                 for (j, o) in row.iter_mut().enumerate() {
-                    o.write(f(data[start + j * stride]));
+                    o.write(f.call(data[start + j * stride]));
                 }
             }
         }
@@ -70,7 +104,7 @@ pub(crate) fn fill1<A: Elem, U: Elem>(
 pub(crate) fn contiguous1<A: Elem, U: Elem>(
     x: &[A],
     out: &mut [MaybeUninit<U>],
-    f: &impl Fn(A) -> U,
+    f: &impl Fn1<A, U>,
 ) {
     #[cfg(target_arch = "x86_64")]
     if super::unary::has_avx2() {
@@ -78,15 +112,15 @@ pub(crate) fn contiguous1<A: Elem, U: Elem>(
         return unsafe { contiguous1_avx2(x, out, f) };
     }
     for (o, &v) in out.iter_mut().zip(x) {
-        o.write(f(v));
+        o.write(f.call(v));
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn contiguous1_avx2<A: Elem, U: Elem>(x: &[A], out: &mut [MaybeUninit<U>], f: &impl Fn(A) -> U) {
+fn contiguous1_avx2<A: Elem, U: Elem>(x: &[A], out: &mut [MaybeUninit<U>], f: &impl Fn1<A, U>) {
     for (o, &v) in out.iter_mut().zip(x) {
-        o.write(f(v));
+        o.write(f.call(v));
     }
 }
 

@@ -12,7 +12,25 @@
 //! `log` is `special_f64.rs`'s `log_f64` in f32, with 4 terms of the
 //! series.
 
+use super::map::scalar_fn;
 use super::unary::exp_f32;
+
+scalar_fn!(
+    /// [`sin_f32`] for the maps.
+    SinF32, f32, sin_f32
+);
+scalar_fn!(
+    /// [`cos_f32`] for the maps.
+    CosF32, f32, cos_f32
+);
+scalar_fn!(
+    /// [`erf_f32`] for the maps.
+    ErfF32, f32, erf_f32
+);
+scalar_fn!(
+    /// [`log_f32`] for the maps.
+    LogF32, f32, log_f32
+);
 
 /// The largest |x| the fast `sin`/`cos` take.
 pub(crate) const TRIG_FAST_LIMIT: f32 = 8192.0;

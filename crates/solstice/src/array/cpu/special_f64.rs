@@ -21,6 +21,33 @@
 //! `1.5 · 2^52 + n`, since AVX2 has no packed conversion between f64 and
 //! i64.
 
+use super::map::scalar_fn;
+
+scalar_fn!(
+    /// [`exp_f64`] for the maps.
+    ExpF64, f64, exp_f64
+);
+scalar_fn!(
+    /// [`log_f64`] for the maps.
+    LogF64, f64, log_f64
+);
+scalar_fn!(
+    /// [`tanh_f64`] for the maps.
+    TanhF64, f64, tanh_f64
+);
+scalar_fn!(
+    /// [`sin_f64`] for the maps.
+    SinF64, f64, sin_f64
+);
+scalar_fn!(
+    /// [`cos_f64`] for the maps.
+    CosF64, f64, cos_f64
+);
+scalar_fn!(
+    /// [`erf_f64`] for the maps.
+    ErfF64, f64, erf_f64
+);
+
 /// `1.5 · 2^52`: adding it to a float below 2^51 in magnitude rounds it
 /// to an integer held in the low bits.
 const ROUND: f64 = 6_755_399_441_055_744.0;

@@ -107,6 +107,25 @@ fn apply<T: Float>(op: UnaryOp, x: &[T], out: &mut [MaybeUninit<T>]) {
 const GELU_C: f64 = 0.797_884_560_802_865_4;
 const GELU_A: f64 = 0.044_715;
 
+super::map::scalar_fn!(
+    /// The tanh GELU of one f64, for the maps.
+    GeluTanhF64, f64, gelu_f64
+);
+super::map::scalar_fn!(
+    /// The tanh GELU's derivative at one f64, for the maps.
+    GeluTanhGradF64, f64, gelu_grad_f64
+);
+
+#[inline(always)]
+fn gelu_f64(x: f64) -> f64 {
+    gelu_tanh_f64(x, false)
+}
+
+#[inline(always)]
+fn gelu_grad_f64(x: f64) -> f64 {
+    gelu_tanh_f64(x, true)
+}
+
 /// The tanh GELU (or its derivative) of one f64, branch-free.
 #[inline(always)]
 pub(crate) fn gelu_tanh_f64(x: f64, derivative: bool) -> f64 {
