@@ -13,8 +13,8 @@ use candle_core::Tensor;
 use super::binary::BinaryOp;
 use super::elem::{Elem, by_dtype, by_float, by_int};
 use super::map::{map1, map2, map3};
-use super::special::{CosF32, ErfF32, SinF32, TRIG_FAST_LIMIT};
-use super::special_f64::{CosF64, ErfF64, SinF64, TRIG_FAST_LIMIT_F64};
+use super::special::{CosF32, ErfF32, Expm1F32, Log1pF32, SinF32, TRIG_FAST_LIMIT};
+use super::special_f64::{CosF64, ErfF64, Expm1F64, Log1pF64, SinF64, TRIG_FAST_LIMIT_F64};
 use crate::array::prim::{CmpOp, RoundMode};
 use crate::error::{Error, Result};
 
@@ -66,8 +66,16 @@ pub(crate) fn math(op: MathOp, x: &Tensor) -> Result<Option<Tensor>> {
             candle_core::DType::F64 => map1("erf", x, ErfF64),
             _ => Ok(None),
         },
-        MathOp::Log1p => by_float!(dtype, T => map1::<T, T>("log1p", x, T::ln_1p), _ => Ok(None)),
-        MathOp::Expm1 => by_float!(dtype, T => map1::<T, T>("expm1", x, T::exp_m1), _ => Ok(None)),
+        MathOp::Log1p => match dtype {
+            candle_core::DType::F32 => map1("log1p", x, Log1pF32),
+            candle_core::DType::F64 => map1("log1p", x, Log1pF64),
+            _ => Ok(None),
+        },
+        MathOp::Expm1 => match dtype {
+            candle_core::DType::F32 => map1("expm1", x, Expm1F32),
+            candle_core::DType::F64 => map1("expm1", x, Expm1F64),
+            _ => Ok(None),
+        },
         MathOp::IntAbs => by_int!(dtype, T => map1::<T, T>("abs", x, |v| {
             if v < T::SUM_IDENTITY { T::SUM_IDENTITY.wrapping_sub(v) } else { v }
         }), _ => Ok(None)),

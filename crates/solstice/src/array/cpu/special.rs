@@ -10,7 +10,7 @@
 //! `erf` is a Taylor polynomial below 0.5 and `1 - erfc` above, with
 //! erfc's Chebyshev fit (fractional error under 1.2e-7) on `exp_f32`.
 //! `log` is `special_f64.rs`'s `log_f64` in f32, with 4 terms of the
-//! series.
+//! series; `log1p` and `expm1` are built on `log` and `exp` as there.
 
 use super::map::scalar_fn;
 use super::unary::exp_f32;
@@ -30,6 +30,14 @@ scalar_fn!(
 scalar_fn!(
     /// [`log_f32`] for the maps.
     LogF32, f32, log_f32
+);
+scalar_fn!(
+    /// [`log1p_f32`] for the maps.
+    Log1pF32, f32, log1p_f32
+);
+scalar_fn!(
+    /// [`expm1_f32`] for the maps.
+    Expm1F32, f32, expm1_f32
 );
 
 /// The largest |x| the fast `sin`/`cos` take.
@@ -143,6 +151,29 @@ pub(crate) fn log_f32(x: f32) -> f32 {
     }
 }
 
+/// `ln(1 + x)`, accurate for tiny `x` too (see `special_f64::log1p_f64`).
+#[inline(always)]
+pub(crate) fn log1p_f32(x: f32) -> f32 {
+    let u = 1.0 + x;
+    let r = x * (log_f32(u) / (u - 1.0));
+    if u == 1.0 || x == f32::INFINITY { x } else { r }
+}
+
+/// `e^x - 1`, accurate for tiny `x` too (see `special_f64::expm1_f64`).
+#[inline(always)]
+pub(crate) fn expm1_f32(x: f32) -> f32 {
+    let u = exp_f32(x);
+    let um1 = u - 1.0;
+    let r = um1 * (x / log_f32(u));
+    if u == 1.0 {
+        x
+    } else if um1 == -1.0 || u == f32::INFINITY {
+        um1
+    } else {
+        r
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +219,26 @@ mod tests {
         assert_eq!(log_f32(0.0), f32::NEG_INFINITY);
         assert_eq!(log_f32(f32::INFINITY), f32::INFINITY);
         assert!(log_f32(-1.0).is_nan() && log_f32(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn log1p_and_expm1_are_accurate_near_zero_and_far_out() {
+        let (ln_1p, exp_m1) = (|x: f64| x.ln_1p(), |x: f64| x.exp_m1());
+        assert!(worst(log1p_f32, ln_1p, -0.999, 10.0, 0.0) < 3.0);
+        assert!(worst(log1p_f32, ln_1p, -1e-3, 1e-3, 0.0) < 3.0);
+        assert!(worst(log1p_f32, ln_1p, 1.0, 1e30, 0.0) < 3.0);
+        assert!(worst(expm1_f32, exp_m1, -20.0, 88.0, 0.0) < 3.0);
+        assert!(worst(expm1_f32, exp_m1, -1e-3, 1e-3, 0.0) < 3.0);
+        assert_eq!(log1p_f32(-1.0), f32::NEG_INFINITY);
+        assert_eq!(log1p_f32(f32::INFINITY), f32::INFINITY);
+        assert_eq!(log1p_f32(-0.0).to_bits(), (-0.0f32).to_bits());
+        assert!(log1p_f32(-2.0).is_nan() && log1p_f32(f32::NAN).is_nan());
+        assert_eq!(expm1_f32(f32::NEG_INFINITY), -1.0);
+        assert_eq!(expm1_f32(f32::INFINITY), f32::INFINITY);
+        assert_eq!(expm1_f32(100.0), f32::INFINITY);
+        assert_eq!(expm1_f32(-0.0).to_bits(), (-0.0f32).to_bits());
+        assert_eq!(expm1_f32(1e-30), 1e-30);
+        assert!(expm1_f32(f32::NAN).is_nan());
     }
 
     #[test]

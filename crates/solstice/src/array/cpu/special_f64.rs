@@ -8,6 +8,10 @@
 //! - `log`: `x = 2^k m` with m in [√½, √2), and `log m = 2 atanh s`,
 //!   `s = f / (2 + f)`, `f = m - 1`, written as `f - s (f - R(s²))` so
 //!   that the exact `f` carries the leading bits.
+//! - `log1p`, `expm1`: on `log` and `exp`, with the rounding of `1 + x`
+//!   (or of `e^x - 1`) cancelled: `log1p x = x log(u) / (u - 1)` for
+//!   `u = 1 + x`, and `expm1 x = (u - 1) x / log u` for `u = e^x` (Kahan's
+//!   forms), within a few ulps.
 //! - `tanh`: Cephes' rational function below 0.625, `1 - 2 / (e^{2x} + 1)`
 //!   above.
 //! - `sin`, `cos`: Cody–Waite reduction by pi/4 in three parts and Cephes'
@@ -30,6 +34,14 @@ scalar_fn!(
 scalar_fn!(
     /// [`log_f64`] for the maps.
     LogF64, f64, log_f64
+);
+scalar_fn!(
+    /// [`log1p_f64`] for the maps.
+    Log1pF64, f64, log1p_f64
+);
+scalar_fn!(
+    /// [`expm1_f64`] for the maps.
+    Expm1F64, f64, expm1_f64
 );
 scalar_fn!(
     /// [`tanh_f64`] for the maps.
@@ -152,6 +164,31 @@ pub(crate) fn log_f64(x: f64) -> f64 {
         x
     } else {
         y
+    }
+}
+
+/// `ln(1 + x)`: `-inf` at -1, NaN below, -0 stays -0.
+#[inline(always)]
+pub(crate) fn log1p_f64(x: f64) -> f64 {
+    let u = 1.0 + x;
+    // u - 1 is exact, so log(u) / (u - 1) is the slope of log over
+    // [1, u], which changes slowly enough that x times it is log(1 + x).
+    let r = x * (log_f64(u) / (u - 1.0));
+    if u == 1.0 || x == f64::INFINITY { x } else { r }
+}
+
+/// `e^x - 1`: -1 at `-inf`, `inf` past overflow, -0 stays -0.
+#[inline(always)]
+pub(crate) fn expm1_f64(x: f64) -> f64 {
+    let u = exp_f64(x);
+    let um1 = u - 1.0;
+    let r = um1 * (x / log_f64(u));
+    if u == 1.0 {
+        x
+    } else if um1 == -1.0 || u == f64::INFINITY {
+        um1
+    } else {
+        r
     }
 }
 
@@ -350,6 +387,25 @@ mod tests {
         assert_eq!(log_f64(f64::INFINITY), f64::INFINITY);
         assert!(log_f64(-1.0).is_nan() && log_f64(f64::NAN).is_nan());
         assert!((log_f64(5e-324) - 5e-324f64.ln()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn log1p_and_expm1_are_accurate_near_zero_and_far_out() {
+        assert!(worst(log1p_f64, f64::ln_1p, -0.999, 10.0, 0.0) < 3.0);
+        assert!(worst(log1p_f64, f64::ln_1p, -1e-6, 1e-6, 0.0) < 3.0);
+        assert!(worst(log1p_f64, f64::ln_1p, 1.0, 1e300, 0.0) < 3.0);
+        assert!(worst(expm1_f64, f64::exp_m1, -40.0, 709.0, 0.0) < 3.0);
+        assert!(worst(expm1_f64, f64::exp_m1, -1e-6, 1e-6, 0.0) < 3.0);
+        assert_eq!(log1p_f64(-1.0), f64::NEG_INFINITY);
+        assert_eq!(log1p_f64(f64::INFINITY), f64::INFINITY);
+        assert_eq!(log1p_f64(-0.0).to_bits(), (-0.0f64).to_bits());
+        assert!(log1p_f64(-2.0).is_nan() && log1p_f64(f64::NAN).is_nan());
+        assert_eq!(expm1_f64(f64::NEG_INFINITY), -1.0);
+        assert_eq!(expm1_f64(f64::INFINITY), f64::INFINITY);
+        assert_eq!(expm1_f64(710.0), f64::INFINITY);
+        assert_eq!(expm1_f64(-0.0).to_bits(), (-0.0f64).to_bits());
+        assert_eq!(expm1_f64(1e-300), 1e-300);
+        assert!(expm1_f64(f64::NAN).is_nan());
     }
 
     #[test]
