@@ -154,7 +154,20 @@ fn main() -> Result<()> {
             || tia.broadcast_mul(&tib).map(drop),
         ),
     ];
+    // Per element, a sum of rows of 256 against one sum of everything.
+    let short = a.reshape(&[ROWS * COLS / 256, 256])?;
+    let tshort = ta.reshape((ROWS * COLS / 256, 256))?;
     ratios.extend([
+        compare(
+            "sum f32 over rows of 256",
+            || short.sum(&[1]).map(drop),
+            || tshort.sum(1).map(drop),
+        ),
+        compare(
+            "sum f32 of everything",
+            || a.sum(&[0, 1]).map(drop),
+            || ta.sum_all().map(drop),
+        ),
         compare(
             "sum i64 over rows",
             || la.sum(&[1]).map(drop),
