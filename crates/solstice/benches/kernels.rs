@@ -20,7 +20,7 @@ fn rounds() -> usize {
     std::env::var("KERNELS_ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())
-        .unwrap_or(9)
+        .unwrap_or(21)
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
