@@ -6,7 +6,7 @@ use std::mem::MaybeUninit;
 use candle_core::Tensor;
 
 use super::strided::{Reader, collapse};
-use super::{Float, alloc, for_rows, tensor};
+use super::{Float, alloc, fill_tiled, for_groups, for_rows, group_starts, tensor};
 use crate::error::{Error, Result};
 
 /// The maps with a kernel here.
@@ -90,6 +90,15 @@ fn fill<T: Float>(
     let [ra, rb] = readers;
     let (ia, ib) = (ra.inner(), rb.inner());
     for_rows(out, inner, n, |first, chunk| {
+        if ia > 1 || ib > 1 {
+            for_groups(chunk, inner, |r0, group| {
+                let count = group.len().div_ceil(inner);
+                let sa = group_starts(ra, dims, first + r0, count);
+                let sb = group_starts(rb, dims, first + r0, count);
+                fill_tiled(group, inner, |k, j| f(x[sa[k] + j * ia], y[sb[k] + j * ib]));
+            });
+            return;
+        }
         for (i, row) in chunk.chunks_mut(inner).enumerate() {
             // The last row of a split axis is short.
             let len = row.len();

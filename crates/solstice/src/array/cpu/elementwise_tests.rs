@@ -517,3 +517,82 @@ fn integer_abs_and_neg_wrap_as_the_i64_results_cast_back() {
             .is_none()
     );
 }
+
+#[test]
+fn float_maps_read_every_layout_as_its_contiguous_copy() {
+    use super::unary::{UnaryOp, unary};
+    let unary_ops = [
+        UnaryOp::Neg,
+        UnaryOp::Exp,
+        UnaryOp::Log,
+        UnaryOp::Tanh,
+        UnaryOp::Sqrt,
+        UnaryOp::Abs,
+        UnaryOp::GeluTanh,
+        UnaryOp::GeluTanhGrad,
+    ];
+    let binary_ops = [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Maximum,
+        BinaryOp::Minimum,
+    ];
+    for dtype in [C::F32, C::F64] {
+        let others = layouts(dtype, 8, false);
+        for (layout, x) in layouts(dtype, 7, false) {
+            // The same kernel on a contiguous copy is the reference: a
+            // strided or blocked walk must not change a single bit.
+            let dense = x.contiguous().unwrap().copy().unwrap();
+            for op in unary_ops {
+                let got = unary(op, &x).unwrap().unwrap();
+                let want = unary(op, &dense).unwrap().unwrap();
+                assert_same(&got, &want, &format!("{op:?} of {dtype:?} {layout}"));
+            }
+            for op in [MathOp::Sin, MathOp::Erf, MathOp::Log1p, MathOp::Sign] {
+                let got = math(op, &x).unwrap().unwrap();
+                let want = math(op, &dense).unwrap().unwrap();
+                assert_same(&got, &want, &format!("{op:?} of {dtype:?} {layout}"));
+            }
+            for (other, y) in &others {
+                let y_dense = y.contiguous().unwrap().copy().unwrap();
+                for op in binary_ops {
+                    let got = binary(op, &x, y).unwrap().unwrap();
+                    let want = binary(op, &dense, &y_dense).unwrap().unwrap();
+                    let what = format!("{op:?} of {dtype:?} {layout} and {other}");
+                    assert_same(&got, &want, &what);
+                }
+                let got = ew::select(&x.ge(y).unwrap(), &x, y).unwrap().unwrap();
+                let cond = dense.ge(&y_dense).unwrap();
+                let want = ew::select(&cond, &dense, &y_dense).unwrap().unwrap();
+                assert_same(&got, &want, &format!("select of {layout} and {other}"));
+            }
+        }
+        // A long 1-D view with stride 2: split into rows, the last short.
+        let n = 77_101;
+        let x = values(dtype, 2 * n, 9, false)
+            .reshape((n, 2))
+            .unwrap()
+            .narrow(1, 1, 1)
+            .unwrap()
+            .squeeze(1)
+            .unwrap();
+        assert_eq!(x.stride(), [2]);
+        let dense = x.contiguous().unwrap().copy().unwrap();
+        let y = values(dtype, n, 10, false);
+        for op in unary_ops {
+            let got = unary(op, &x).unwrap().unwrap();
+            let want = unary(op, &dense).unwrap().unwrap();
+            assert_same(&got, &want, &format!("{op:?} of a stride-2 {dtype:?} view"));
+        }
+        for op in binary_ops {
+            let got = binary(op, &x, &y).unwrap().unwrap();
+            let want = binary(op, &dense, &y).unwrap().unwrap();
+            assert_same(&got, &want, &format!("{op:?} of a stride-2 {dtype:?} view"));
+        }
+        let got = math(MathOp::Erf, &x).unwrap().unwrap();
+        let want = math(MathOp::Erf, &dense).unwrap().unwrap();
+        assert_same(&got, &want, "erf of a stride-2 view");
+    }
+}

@@ -41,7 +41,7 @@ macro_rules! scalar_fn {
         }
     };
 }
-use super::{Elem, alloc, for_rows};
+use super::{Elem, alloc, fill_tiled, for_groups, for_rows, group_starts};
 use crate::error::{Error, Result};
 pub(crate) use scalar_fn;
 
@@ -84,6 +84,14 @@ pub(crate) fn fill1<A: Elem, U: Elem>(
     let stride = reader.inner();
     let n = out.len();
     for_rows(out, inner, n, |first, chunk| {
+        if stride > 1 {
+            for_groups(chunk, inner, |r0, group| {
+                let count = group.len().div_ceil(inner);
+                let s = group_starts(&reader, &dims, first + r0, count);
+                fill_tiled(group, inner, |k, j| f.call(data[s[k] + j * stride]));
+            });
+            return;
+        }
         for (i, row) in chunk.chunks_mut(inner).enumerate() {
             // The last row of a split axis is short.
             let len = row.len();
@@ -91,8 +99,9 @@ pub(crate) fn fill1<A: Elem, U: Elem>(
             if stride == 1 {
                 contiguous1(&data[start..start + len], row, f);
             } else {
-                for (j, o) in row.iter_mut().enumerate() {
-                    o.write(f.call(data[start + j * stride]));
+                let v = f.call(data[start]);
+                for o in row.iter_mut() {
+                    o.write(v);
                 }
             }
         }
@@ -150,6 +159,15 @@ pub(crate) fn map2<A: Elem, B: Elem, U: Elem>(
     let inner = *dims.last().expect("at least one axis");
     let out = alloc::filled(op, n, |out| {
         for_rows(out, inner, n, |first, chunk| {
+            if ia > 1 || ib > 1 {
+                for_groups(chunk, inner, |r0, group| {
+                    let count = group.len().div_ceil(inner);
+                    let sa = group_starts(ra, &dims, first + r0, count);
+                    let sb = group_starts(rb, &dims, first + r0, count);
+                    fill_tiled(group, inner, |k, j| f(a[sa[k] + j * ia], b[sb[k] + j * ib]));
+                });
+                return;
+            }
             for (i, row) in chunk.chunks_mut(inner).enumerate() {
                 // The last row of a split axis is short.
                 let len = row.len();
@@ -228,6 +246,18 @@ pub(crate) fn map3<A: Elem, B: Elem, C: Elem, U: Elem>(
     let inner = *dims.last().expect("at least one axis");
     let out = alloc::filled(op, n, |out| {
         for_rows(out, inner, n, |first, chunk| {
+            if ia > 1 || ib > 1 || ic > 1 {
+                for_groups(chunk, inner, |r0, group| {
+                    let count = group.len().div_ceil(inner);
+                    let sa = group_starts(ra, &dims, first + r0, count);
+                    let sb = group_starts(rb, &dims, first + r0, count);
+                    let sc = group_starts(rc, &dims, first + r0, count);
+                    fill_tiled(group, inner, |k, j| {
+                        f(a[sa[k] + j * ia], b[sb[k] + j * ib], c[sc[k] + j * ic])
+                    });
+                });
+                return;
+            }
             for (i, row) in chunk.chunks_mut(inner).enumerate() {
                 // The last row of a split axis is short.
                 let len = row.len();

@@ -93,5 +93,70 @@ pub(crate) fn for_rows<T: Send>(
     });
 }
 
+/// Rows of an input read with a large inner stride (a transposed view)
+/// are filled this many at a time, in tiles (see [`fill_tiled`]).
+pub(crate) const GROUP_ROWS: usize = 16;
+
+/// Calls `f(first_row, group)` on `chunk` (rows of `inner` elements, the
+/// last maybe short) in groups of [`GROUP_ROWS`] whole rows.
+pub(crate) fn for_groups<T>(chunk: &mut [T], inner: usize, mut f: impl FnMut(usize, &mut [T])) {
+    if inner == 0 {
+        return;
+    }
+    for (g, group) in chunk.chunks_mut(GROUP_ROWS * inner).enumerate() {
+        f(g * GROUP_ROWS, group);
+    }
+}
+
+/// The start of each of the `count` (at most [`GROUP_ROWS`]) rows from
+/// `first` that `reader` reads.
+pub(crate) fn group_starts(
+    reader: &strided::Reader,
+    dims: &[usize],
+    first: usize,
+    count: usize,
+) -> [usize; GROUP_ROWS] {
+    let mut starts = [0; GROUP_ROWS];
+    for (k, s) in starts.iter_mut().enumerate().take(count) {
+        *s = reader.row_start(dims, first + k);
+    }
+    starts
+}
+
+/// Columns per tile of [`fill_tiled`]: a tile's reads of a transposed
+/// input touch this many cache lines and pages, few enough for the L1
+/// cache and TLB to keep them for every row of the group.
+const TILE_COLUMNS: usize = 32;
+
+/// Writes `at(k, j)` to element `j` of row `k` of `group` in tiles of
+/// [`TILE_COLUMNS`] columns across the group's rows, where every row is
+/// whole. A contiguous input is then still read along rows, while a
+/// transposed one (rows adjacent in memory) is read a cache line at a time
+/// instead of one element from each of `inner` lines and pages per row.
+#[inline(always)]
+pub(crate) fn fill_tiled<T>(
+    group: &mut [std::mem::MaybeUninit<T>],
+    inner: usize,
+    at: impl Fn(usize, usize) -> T,
+) {
+    let rows = group.len().div_ceil(inner);
+    if group.len() == rows * inner {
+        for j0 in (0..inner).step_by(TILE_COLUMNS) {
+            let j1 = (j0 + TILE_COLUMNS).min(inner);
+            for k in 0..rows {
+                for (j, o) in group[k * inner + j0..k * inner + j1].iter_mut().enumerate() {
+                    o.write(at(k, j0 + j));
+                }
+            }
+        }
+    } else {
+        for (k, row) in group.chunks_mut(inner).enumerate() {
+            for (j, o) in row.iter_mut().enumerate() {
+                o.write(at(k, j));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod elementwise_tests;

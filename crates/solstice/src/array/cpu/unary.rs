@@ -7,7 +7,10 @@ use std::mem::MaybeUninit;
 use candle_core::Tensor;
 
 use super::strided::{Reader, collapse};
-use super::{Float, alloc, for_rows, tensor, with_data};
+use super::{Float, alloc, fill_tiled, for_groups, for_rows, group_starts, tensor, with_data};
+
+/// Elements mapped at a time from a gathered group.
+const SCRATCH: usize = 1024;
 use crate::error::Result;
 
 /// The maps with a kernel here; others run on candle.
@@ -56,23 +59,31 @@ pub(crate) fn map<T: Float>(
     let [reader] = readers;
     let inner = *dims.last().expect("at least one axis");
     let n = out.len();
+    let stride = reader.inner();
     for_rows(out, inner, n, |first, chunk| {
+        if stride != 1 {
+            // A strided or broadcast input: gather a group of rows, in
+            // tiles, into the output, then map it in place through a small
+            // buffer.
+            let mut scratch: Vec<T> = Vec::with_capacity(SCRATCH);
+            for_groups(chunk, inner, |r0, group| {
+                let count = group.len().div_ceil(inner);
+                let s = group_starts(&reader, &dims, first + r0, count);
+                fill_tiled(group, inner, |k, j| data[s[k] + j * stride]);
+                for piece in group.chunks_mut(SCRATCH) {
+                    scratch.clear();
+                    // SAFETY: `fill_tiled` wrote every element.
+                    scratch.extend(piece.iter().map(|o| unsafe { o.assume_init() }));
+                    apply(op, &scratch, piece);
+                }
+            });
+            return;
+        }
         for (i, row) in chunk.chunks_mut(inner).enumerate() {
             // The last row of a split axis is short.
             let len = row.len();
             let start = reader.row_start(&dims, first + i);
-            let stride = reader.inner();
-            if stride == 1 {
-                apply(op, &data[start..start + len], row);
-            } else {
-                // A strided or broadcast row: gather it, then map in place.
-                for (j, o) in row.iter_mut().enumerate() {
-                    o.write(data[start + j * stride]);
-                }
-                // SAFETY: every element of `row` was just written.
-                let gathered: Vec<T> = row.iter().map(|o| unsafe { o.assume_init() }).collect();
-                apply(op, &gathered, row);
-            }
+            apply(op, &data[start..start + len], row);
         }
     });
 }
