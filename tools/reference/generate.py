@@ -18,7 +18,7 @@ os.environ["JAX_PLATFORMS"] = "cpu"
 os.environ.pop("JAX_ENABLE_X64", None)
 sys.path.insert(0, HERE)
 
-MODULES = ["random_ref", "layers_ref", "layers2_ref", "lm_ref", "transforms_ref", "optim_ref", "serial_ref", "ties_ref", "kernels_ref", "api_ref", "hf_gpt2_ref"]
+MODULES = ["random_ref", "layers_ref", "layers2_ref", "lm_ref", "transforms_ref", "optim_ref", "serial_ref", "ties_ref", "kernels_ref", "kernels_inf_ref", "api_ref", "hf_gpt2_ref"]
 OPTIONAL = {"random_ref"}
 # Modules that need torch and transformers (requirements-hf.txt), which are
 # large: without them these are skipped, with a message.

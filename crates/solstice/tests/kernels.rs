@@ -420,3 +420,63 @@ fn fused_ops_reject_bad_input_with_errors() {
         f32::NEG_INFINITY
     );
 }
+
+/// The elements of `a`, as f64.
+fn values_of(a: &Array) -> Vec<f64> {
+    a.astype(DType::F64).unwrap().to_vec::<f64>().unwrap()
+}
+
+/// The fixture's array `key` with its non-finite elements put back from
+/// `key_class` (1 NaN, 2 +inf, 3 -inf).
+fn with_non_finite(case: &common::Case<'_>, key: &str) -> Vec<f64> {
+    let class = values_of(&case.array(&format!("{key}_class")));
+    values_of(&case.array(key))
+        .into_iter()
+        .zip(class)
+        .map(|(v, c)| match c as i32 {
+            0 => v,
+            1 => f64::NAN,
+            2 => f64::INFINITY,
+            _ => f64::NEG_INFINITY,
+        })
+        .collect()
+}
+
+/// NaN where JAX has NaN, the same infinity where it has one, and within
+/// `tol` (relative) elsewhere.
+fn assert_same_classes(got: &[f64], want: &[f64], tol: f64, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let ok = if w.is_nan() {
+            g.is_nan()
+        } else if w.is_infinite() {
+            g == w
+        } else {
+            (g - w).abs() <= tol * w.abs().max(1.0)
+        };
+        assert!(ok, "{what}: element {i} is {g}, JAX gives {w}");
+    }
+}
+
+#[test]
+fn fused_ops_treat_infinities_and_nan_as_jax() {
+    let fixture = Fixture::load("kernels_inf.json");
+    for case in fixture.cases() {
+        let name = case.str("name");
+        let x = Array::from_vec(
+            with_non_finite(&case, "x")
+                .iter()
+                .map(|&v| v as f32)
+                .collect(),
+            &[5, 3],
+        )
+        .unwrap();
+        let (labels, w) = (case.array("labels"), case.array("w"));
+        let y = fused(&name, &x, &labels).unwrap();
+        let want = with_non_finite(&case, "value");
+        assert_same_classes(&values_of(&y), &want, 1e-6, &format!("{name} value"));
+        let g = grad(|x: &Array| fused(&name, x, &labels)?.mul(&w)?.sum_all())(&x).unwrap();
+        let want = with_non_finite(&case, "grad");
+        assert_same_classes(&values_of(&g), &want, 1e-6, &format!("{name} grad"));
+    }
+}
