@@ -18,7 +18,7 @@
 //!   of an array. It has a shape and a dtype but no data.
 
 pub(crate) mod adam;
-mod cpu;
+pub(crate) mod cpu;
 mod dtype;
 mod einsum;
 mod fused;

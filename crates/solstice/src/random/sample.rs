@@ -16,7 +16,7 @@
 //! Float64 `log` and `erf` come from the C library, as in XLA:CPU; everything
 //! else is computed here.
 
-use super::threefry::{random_bits_u32, random_bits_u64, split};
+use super::threefry::{random_bits_u32, random_bits_u32_with, random_bits_u64_with, split};
 
 /// Uniform samples in `[minval, maxval)`, as
 /// `jax.random.uniform(key, shape, jnp.float32, minval, maxval)`.
@@ -25,28 +25,44 @@ use super::threefry::{random_bits_u32, random_bits_u64, split};
 /// a random word, subtracts 1, scales and shifts, and finally clamps from
 /// below at `minval` (rounding can otherwise step just under it).
 pub(crate) fn uniform_f32(key: [u32; 2], shape: &[usize], minval: f32, maxval: f32) -> Vec<f32> {
+    uniform_f32_with(key, shape, minval, maxval, |u| u)
+}
+
+/// `f` of each sample [`uniform_f32`] gives, in the same parallel pass.
+fn uniform_f32_with(
+    key: [u32; 2],
+    shape: &[usize],
+    minval: f32,
+    maxval: f32,
+    f: impl Fn(f32) -> f32 + Sync,
+) -> Vec<f32> {
     let scale = maxval - minval;
-    random_bits_u32(key, shape)
-        .into_iter()
-        .map(|bits| {
-            let unit = f32::from_bits((bits >> 9) | 1.0f32.to_bits()) - 1.0;
-            maximum_f32(minval, unit.mul_add(scale, minval))
-        })
-        .collect()
+    random_bits_u32_with(key, shape, |bits| {
+        let unit = f32::from_bits((bits >> 9) | 1.0f32.to_bits()) - 1.0;
+        f(maximum_f32(minval, unit.mul_add(scale, minval)))
+    })
 }
 
 /// Uniform samples in `[minval, maxval)`, as
 /// `jax.random.uniform(key, shape, jnp.float64, minval, maxval)` with
 /// `jax_enable_x64` on. Uses 64 random bits per element (52 mantissa bits).
 pub(crate) fn uniform_f64(key: [u32; 2], shape: &[usize], minval: f64, maxval: f64) -> Vec<f64> {
+    uniform_f64_with(key, shape, minval, maxval, |u| u)
+}
+
+/// `f` of each sample [`uniform_f64`] gives, in the same parallel pass.
+fn uniform_f64_with(
+    key: [u32; 2],
+    shape: &[usize],
+    minval: f64,
+    maxval: f64,
+    f: impl Fn(f64) -> f64 + Sync,
+) -> Vec<f64> {
     let scale = maxval - minval;
-    random_bits_u64(key, shape)
-        .into_iter()
-        .map(|bits| {
-            let unit = f64::from_bits((bits >> 12) | 1.0f64.to_bits()) - 1.0;
-            maximum_f64(minval, unit.mul_add(scale, minval))
-        })
-        .collect()
+    random_bits_u64_with(key, shape, |bits| {
+        let unit = f64::from_bits((bits >> 12) | 1.0f64.to_bits()) - 1.0;
+        f(maximum_f64(minval, unit.mul_add(scale, minval)))
+    })
 }
 
 /// Standard normal samples, as `jax.random.normal(key, shape, jnp.float32)`:
@@ -55,20 +71,18 @@ pub(crate) fn normal_f32(key: [u32; 2], shape: &[usize]) -> Vec<f32> {
     // JAX samples the open interval from `nextafter(-1, 0)`, so that
     // `erf_inv` never sees -1.
     let lo = f32::from_bits((-1.0f32).to_bits() - 1);
-    uniform_f32(key, shape, lo, 1.0)
-        .into_iter()
-        .map(|u| std::f32::consts::SQRT_2 * erf_inv_f32(u))
-        .collect()
+    uniform_f32_with(key, shape, lo, 1.0, |u| {
+        std::f32::consts::SQRT_2 * erf_inv_f32(u)
+    })
 }
 
 /// Standard normal samples, as `jax.random.normal(key, shape, jnp.float64)`
 /// with `jax_enable_x64` on.
 pub(crate) fn normal_f64(key: [u32; 2], shape: &[usize]) -> Vec<f64> {
     let lo = f64::from_bits((-1.0f64).to_bits() - 1);
-    uniform_f64(key, shape, lo, 1.0)
-        .into_iter()
-        .map(|u| std::f64::consts::SQRT_2 * erf_inv_f64(u))
-        .collect()
+    uniform_f64_with(key, shape, lo, 1.0, |u| {
+        std::f64::consts::SQRT_2 * erf_inv_f64(u)
+    })
 }
 
 /// Standard normal samples truncated to `(lower, upper)`, as
@@ -87,15 +101,12 @@ pub(crate) fn truncated_normal_f32(
     let a = erf_f32(lower * inv_sqrt2);
     let b = erf_f32(upper * inv_sqrt2);
     let (lo, hi) = (next_toward_f32(lower, true), next_toward_f32(upper, false));
-    uniform_f32(key, shape, a, b)
-        .into_iter()
-        .map(|u| {
-            minimum_f32(
-                hi,
-                maximum_f32(lo, std::f32::consts::SQRT_2 * erf_inv_f32(u)),
-            )
-        })
-        .collect()
+    uniform_f32_with(key, shape, a, b, |u| {
+        minimum_f32(
+            hi,
+            maximum_f32(lo, std::f32::consts::SQRT_2 * erf_inv_f32(u)),
+        )
+    })
 }
 
 /// Standard normal samples truncated to `(lower, upper)`, as
@@ -111,15 +122,12 @@ pub(crate) fn truncated_normal_f64(
     let a = erf_f64(lower * inv_sqrt2);
     let b = erf_f64(upper * inv_sqrt2);
     let (lo, hi) = (next_toward_f64(lower, true), next_toward_f64(upper, false));
-    uniform_f64(key, shape, a, b)
-        .into_iter()
-        .map(|u| {
-            minimum_f64(
-                hi,
-                maximum_f64(lo, std::f64::consts::SQRT_2 * erf_inv_f64(u)),
-            )
-        })
-        .collect()
+    uniform_f64_with(key, shape, a, b, |u| {
+        minimum_f64(
+            hi,
+            maximum_f64(lo, std::f64::consts::SQRT_2 * erf_inv_f64(u)),
+        )
+    })
 }
 
 /// Bernoulli samples with mean `p`, as

@@ -86,6 +86,25 @@ fn hash_counters(key: [u32; 2], n: usize) -> impl Iterator<Item = [u32; 2]> {
     (0..n).map(move |i| threefry2x32(key, counter(i)))
 }
 
+/// `f` of the hash of every counter `0..n`, in row-major order. Each
+/// element's counter is its index, so large draws are split over the
+/// threads with the same bits as one pass.
+fn hash_counters_with<T: Copy + Default + Send>(
+    key: [u32; 2],
+    n: usize,
+    f: impl Fn([u32; 2]) -> T + Sync,
+) -> Vec<T> {
+    // Large draws are buffers the allocator should reuse, as the kernels'.
+    crate::array::cpu::alloc::init();
+    let mut out = vec![T::default(); n];
+    crate::array::cpu::for_rows(&mut out, 1, n, |first, chunk| {
+        for (k, o) in chunk.iter_mut().enumerate() {
+            *o = f(threefry2x32(key, counter(first + k)));
+        }
+    });
+    out
+}
+
 /// `n` new keys, as `jax.random.split(key, n)` (partitionable scheme): key
 /// `i` is the hash of counter `i`. A shaped split such as
 /// `jax.random.split(key, (2, 3))` is `split(key, 6)` in row-major order.
@@ -103,18 +122,38 @@ pub(crate) fn fold_in(key: [u32; 2], data: u32) -> [u32; 2] {
 /// `jax.random.bits(key, shape, jnp.uint32)`: the two hash outputs of each
 /// element's counter are combined with XOR.
 pub(crate) fn random_bits_u32(key: [u32; 2], shape: &[usize]) -> Vec<u32> {
-    hash_counters(key, shape_size(shape))
-        .map(|[a, b]| a ^ b)
-        .collect()
+    random_bits_u32_with(key, shape, |bits| bits)
+}
+
+/// `f` of each word [`random_bits_u32`] gives, in one parallel pass.
+pub(crate) fn random_bits_u32_with<T: Copy + Default + Send>(
+    key: [u32; 2],
+    shape: &[usize],
+    f: impl Fn(u32) -> T + Sync,
+) -> Vec<T> {
+    hash_counters_with(key, shape_size(shape), |[a, b]| f(a ^ b))
 }
 
 /// Uniformly random 64-bit words for an array of `shape` (row-major), as
 /// `jax.random.bits(key, shape, jnp.uint64)`: the two hash outputs of each
 /// element's counter are concatenated, first word high.
+#[cfg(test)]
 pub(crate) fn random_bits_u64(key: [u32; 2], shape: &[usize]) -> Vec<u64> {
-    hash_counters(key, shape_size(shape))
-        .map(|[a, b]| (u64::from(a) << 32) | u64::from(b))
-        .collect()
+    random_bits_u64_with(key, shape, |bits| bits)
+}
+
+/// `f` of each uniformly random 64-bit word for an array of `shape`, as
+/// `jax.random.bits(key, shape, jnp.uint64)` gives them (the two hash
+/// outputs of each element's counter, first word high), in one parallel
+/// pass.
+pub(crate) fn random_bits_u64_with<T: Copy + Default + Send>(
+    key: [u32; 2],
+    shape: &[usize],
+    f: impl Fn(u64) -> T + Sync,
+) -> Vec<T> {
+    hash_counters_with(key, shape_size(shape), |[a, b]| {
+        f((u64::from(a) << 32) | u64::from(b))
+    })
 }
 
 #[cfg(test)]
@@ -232,5 +271,20 @@ mod tests {
         assert_eq!(random_bits_u32([1, 2], &[]).len(), 1);
         assert!(random_bits_u64([1, 2], &[0]).is_empty());
         assert!(split([1, 2], 0).is_empty());
+    }
+
+    #[test]
+    fn large_draws_split_over_threads_give_the_bits_of_one_pass() {
+        // 100,003 elements: several parallel chunks, the last uneven.
+        let n = 100_003;
+        let key = [0x1234_5678, 0x9abc_def0];
+        let sequential: Vec<u32> = hash_counters(key, n).map(|[a, b]| a ^ b).collect();
+        assert_eq!(random_bits_u32(key, &[n]), sequential);
+        let wide: Vec<u64> = hash_counters(key, n)
+            .map(|[a, b]| (u64::from(a) << 32) | u64::from(b))
+            .collect();
+        assert_eq!(random_bits_u64(key, &[n]), wide);
+        // And a small draw is the prefix of a large one.
+        assert_eq!(random_bits_u32(key, &[1000]), sequential[..1000]);
     }
 }
