@@ -28,6 +28,14 @@ pub(crate) fn uniform_f32(key: [u32; 2], shape: &[usize], minval: f32, maxval: f
     uniform_f32_with(key, shape, minval, maxval, |u| u)
 }
 
+/// Whether the CPU has FMA instructions (checked once).
+#[cfg(target_arch = "x86_64")]
+fn has_fma() -> bool {
+    use std::sync::OnceLock;
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| is_x86_feature_detected!("fma"))
+}
+
 /// `f` of each sample [`uniform_f32`] gives, in the same parallel pass.
 fn uniform_f32_with(
     key: [u32; 2],
@@ -276,10 +284,12 @@ fn next_toward_f64(x: f64, up: bool) -> f64 {
 
 /// Horner evaluation `((c0 * z + c1) * z + c2) ...` with every step fused,
 /// as XLA:CPU compiles its polynomial approximations.
+#[inline(always)]
 fn horner_f32(coeffs: &[f32], z: f32) -> f32 {
     coeffs[1..].iter().fold(coeffs[0], |p, &c| p.mul_add(z, c))
 }
 
+#[inline(always)]
 fn horner_f64(coeffs: &[f64], z: f64) -> f64 {
     coeffs[1..].iter().fold(coeffs[0], |p, &c| p.mul_add(z, c))
 }
@@ -317,6 +327,25 @@ const ERF_INV_F32_TAIL: [f32; 9] = [
 
 /// Inverse error function, reproducing XLA:CPU's float32 `erf_inv`.
 pub(crate) fn erf_inv_f32(x: f32) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if has_fma() {
+        // SAFETY: the CPU was just found to support FMA.
+        return unsafe { erf_inv_f32_fma(x) };
+    }
+    erf_inv_f32_body(x)
+}
+
+/// [`erf_inv_f32`] with its fused multiply-adds as FMA instructions rather
+/// than calls to the C library's software `fma`; both round once, so the
+/// results are the same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "fma")]
+fn erf_inv_f32_fma(x: f32) -> f32 {
+    erf_inv_f32_body(x)
+}
+
+#[inline(always)]
+fn erf_inv_f32_body(x: f32) -> f32 {
     let w = -log1p_f32(x * -x);
     let p = if w < 5.0 {
         horner_f32(&ERF_INV_F32_CENTRAL, w - 2.5)
@@ -402,6 +431,25 @@ const ERF_INV_F64_TAIL: [f64; 17] = [
 
 /// Inverse error function, reproducing XLA:CPU's float64 `erf_inv`.
 pub(crate) fn erf_inv_f64(x: f64) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if has_fma() {
+        // SAFETY: the CPU was just found to support FMA.
+        return unsafe { erf_inv_f64_fma(x) };
+    }
+    erf_inv_f64_body(x)
+}
+
+/// [`erf_inv_f64`] with its fused multiply-adds as FMA instructions rather
+/// than calls to the C library's software `fma`; both round once, so the
+/// results are the same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "fma")]
+fn erf_inv_f64_fma(x: f64) -> f64 {
+    erf_inv_f64_body(x)
+}
+
+#[inline(always)]
+fn erf_inv_f64_body(x: f64) -> f64 {
     let w = -log1p_f64(x * -x);
     let p = if w < 6.25 {
         horner_f64(&ERF_INV_F64_CENTRAL, w - 3.125)
@@ -495,6 +543,7 @@ const LOG1P_DEN: [f64; 7] = [
 /// `sqrt(2) - 1`: below this `|x|` the rational approximation is used.
 const LOG1P_SMALL: f64 = 0.414_213_562_373_095_03;
 
+#[inline(always)]
 fn log1p_f32(x: f32) -> f32 {
     if x.abs() < LOG1P_SMALL as f32 {
         let x2 = x * x;
@@ -513,6 +562,7 @@ fn log1p_f32(x: f32) -> f32 {
     }
 }
 
+#[inline(always)]
 fn log1p_f64(x: f64) -> f64 {
     if x.abs() < LOG1P_SMALL {
         let x2 = x * x;
@@ -530,6 +580,7 @@ fn log1p_f64(x: f64) -> f64 {
 
 /// XLA:CPU's own float32 `log` (a Cephes `logf` variant; it does not call
 /// the C library for float32).
+#[inline(always)]
 fn log_f32(x: f32) -> f32 {
     if x == 0.0 {
         return f32::NEG_INFINITY;
