@@ -30,7 +30,7 @@ pub(crate) fn uniform_f32(key: [u32; 2], shape: &[usize], minval: f32, maxval: f
 
 /// Whether the CPU has FMA instructions (checked once).
 #[cfg(target_arch = "x86_64")]
-fn has_fma() -> bool {
+pub(crate) fn has_fma() -> bool {
     use std::sync::OnceLock;
     static HAS: OnceLock<bool> = OnceLock::new();
     *HAS.get_or_init(|| is_x86_feature_detected!("fma"))
@@ -326,26 +326,11 @@ const ERF_INV_F32_TAIL: [f32; 9] = [
 ];
 
 /// Inverse error function, reproducing XLA:CPU's float32 `erf_inv`.
-pub(crate) fn erf_inv_f32(x: f32) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if has_fma() {
-        // SAFETY: the CPU was just found to support FMA.
-        return unsafe { erf_inv_f32_fma(x) };
-    }
-    erf_inv_f32_body(x)
-}
-
-/// [`erf_inv_f32`] with its fused multiply-adds as FMA instructions rather
-/// than calls to the C library's software `fma`; both round once, so the
-/// results are the same bits.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "fma")]
-fn erf_inv_f32_fma(x: f32) -> f32 {
-    erf_inv_f32_body(x)
-}
-
+///
+/// Inlined into the draws, which run it with FMA instructions where the CPU
+/// has them (`threefry::hash_counters_with`).
 #[inline(always)]
-fn erf_inv_f32_body(x: f32) -> f32 {
+pub(crate) fn erf_inv_f32(x: f32) -> f32 {
     let w = -log1p_f32(x * -x);
     let p = if w < 5.0 {
         horner_f32(&ERF_INV_F32_CENTRAL, w - 2.5)
@@ -430,26 +415,11 @@ const ERF_INV_F64_TAIL: [f64; 17] = [
 ];
 
 /// Inverse error function, reproducing XLA:CPU's float64 `erf_inv`.
-pub(crate) fn erf_inv_f64(x: f64) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    if has_fma() {
-        // SAFETY: the CPU was just found to support FMA.
-        return unsafe { erf_inv_f64_fma(x) };
-    }
-    erf_inv_f64_body(x)
-}
-
-/// [`erf_inv_f64`] with its fused multiply-adds as FMA instructions rather
-/// than calls to the C library's software `fma`; both round once, so the
-/// results are the same bits.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "fma")]
-fn erf_inv_f64_fma(x: f64) -> f64 {
-    erf_inv_f64_body(x)
-}
-
+///
+/// Inlined into the draws, which run it with FMA instructions where the CPU
+/// has them (`threefry::hash_counters_with`).
 #[inline(always)]
-fn erf_inv_f64_body(x: f64) -> f64 {
+pub(crate) fn erf_inv_f64(x: f64) -> f64 {
     let w = -log1p_f64(x * -x);
     let p = if w < 6.25 {
         horner_f64(&ERF_INV_F64_CENTRAL, w - 3.125)
