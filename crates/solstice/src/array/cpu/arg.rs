@@ -7,7 +7,7 @@ use candle_core::{Storage, Tensor};
 use super::elem::{Elem, by_dtype};
 use super::reduce::{ReduceOp, along};
 use super::strided::Reader;
-use super::{alloc, for_rows};
+use super::{alloc, for_rows, tensor};
 use crate::error::Result;
 
 /// `i32` indices of the first maximum (or minimum) along `axis`, which is
@@ -44,11 +44,7 @@ fn run<T: Elem>(x: &Tensor, axis: usize, min: bool) -> Result<Option<Tensor>> {
             }
         })
     })?;
-    Ok(Some(Tensor::from_vec(
-        out,
-        out_shape,
-        &candle_core::Device::Cpu,
-    )?))
+    tensor(out, &out_shape).map(Some)
 }
 
 /// The index of the first extreme of the `n` elements at `start` apart by

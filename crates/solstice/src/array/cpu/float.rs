@@ -25,10 +25,6 @@ pub(crate) trait Float:
     fn slice(storage: &CpuStorage) -> Option<&[Self]>;
     fn of(x: f64) -> Self;
     fn is_nan(self) -> bool;
-    /// The larger, ignoring NaN (as `f32::max`).
-    fn fmax(self, other: Self) -> Self;
-    /// The smaller, ignoring NaN (as `f32::min`).
-    fn fmin(self, other: Self) -> Self;
     fn ln(self) -> Self;
     fn sqrt(self) -> Self;
     fn abs(self) -> Self;
@@ -57,12 +53,6 @@ impl Float for f32 {
     }
     fn is_nan(self) -> bool {
         f32::is_nan(self)
-    }
-    fn fmax(self, other: Self) -> Self {
-        f32::max(self, other)
-    }
-    fn fmin(self, other: Self) -> Self {
-        f32::min(self, other)
     }
     fn ln(self) -> Self {
         f32::ln(self)
@@ -102,12 +92,6 @@ impl Float for f64 {
     }
     fn is_nan(self) -> bool {
         f64::is_nan(self)
-    }
-    fn fmax(self, other: Self) -> Self {
-        f64::max(self, other)
-    }
-    fn fmin(self, other: Self) -> Self {
-        f64::min(self, other)
     }
     fn ln(self) -> Self {
         f64::ln(self)

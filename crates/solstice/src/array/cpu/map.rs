@@ -41,7 +41,7 @@ macro_rules! scalar_fn {
         }
     };
 }
-use super::{Elem, alloc, fill_tiled, for_groups, for_rows, group_starts};
+use super::{Elem, alloc, fill_tiled, for_groups, for_rows, group_starts, tensor};
 use crate::error::{Error, Result};
 pub(crate) use scalar_fn;
 
@@ -63,11 +63,7 @@ pub(crate) fn map1<A: Elem, U: Elem>(
     let out = alloc::filled(op, layout.shape().elem_count(), |out| {
         fill1(data, layout, out, &f)
     })?;
-    Ok(Some(Tensor::from_vec(
-        out,
-        shape,
-        &candle_core::Device::Cpu,
-    )?))
+    tensor(out, &shape).map(Some)
 }
 
 /// Writes `f(x)` for `x` laid out by `layout` into the contiguous `out`.
@@ -205,11 +201,7 @@ pub(crate) fn map2<A: Elem, B: Elem, U: Elem>(
             }
         })
     })?;
-    Ok(Some(Tensor::from_vec(
-        out,
-        shape,
-        &candle_core::Device::Cpu,
-    )?))
+    tensor(out, &shape).map(Some)
 }
 
 /// `f(x, y, z)` with numpy broadcasting of all three, or `None` if an
@@ -284,9 +276,5 @@ pub(crate) fn map3<A: Elem, B: Elem, C: Elem, U: Elem>(
             }
         })
     })?;
-    Ok(Some(Tensor::from_vec(
-        out,
-        shape,
-        &candle_core::Device::Cpu,
-    )?))
+    tensor(out, &shape).map(Some)
 }

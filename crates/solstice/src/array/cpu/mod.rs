@@ -59,7 +59,7 @@ pub(crate) fn with_data<T: Float, R>(
 }
 
 /// A tensor of `shape` from a buffer of exactly its size (no copy).
-pub(crate) fn tensor<T: Float>(data: Vec<T>, shape: &[usize]) -> Result<Tensor> {
+pub(crate) fn tensor<T: candle_core::WithDType>(data: Vec<T>, shape: &[usize]) -> Result<Tensor> {
     Ok(Tensor::from_vec(data, shape, &candle_core::Device::Cpu)?)
 }
 

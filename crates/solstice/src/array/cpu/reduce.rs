@@ -9,7 +9,7 @@ use std::mem::MaybeUninit;
 use candle_core::{Layout, Tensor};
 
 use super::elem::{Elem, by_dtype};
-use super::{alloc, for_rows, threads};
+use super::{alloc, for_rows, tensor, threads};
 use crate::error::Result;
 
 /// How elements combine.
@@ -48,11 +48,7 @@ fn run<T: Elem>(op: ReduceOp, x: &Tensor, axes: &[usize]) -> Result<Option<Tenso
     };
     let data = contiguous(data, layout)?;
     let out = reduce_contiguous(op, &data, &dims, axes)?;
-    Ok(Some(Tensor::from_vec(
-        out,
-        out_shape,
-        &candle_core::Device::Cpu,
-    )?))
+    tensor(out, &out_shape).map(Some)
 }
 
 /// The data of `layout` in row-major order, copied only if it is not so
