@@ -5,6 +5,9 @@
 //! Derivatives are also checked against finite differences in both modes,
 //! and every operation under `vmap` against a loop.
 
+mod common;
+
+use common::assert_matches;
 use serde_json::Value;
 use solstice::nn::Dropout;
 use solstice::random::Key;
@@ -136,31 +139,6 @@ fn fixture() -> Value {
         env!("CARGO_MANIFEST_DIR")
     );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// Same shape and dtype; NaN where JAX has NaN, infinities equal, other
-/// values within `tol` relative.
-#[track_caller]
-fn assert_matches(actual: &Array, expected: &Array, tol: f64, what: &str) {
-    assert_eq!(actual.shape(), expected.shape(), "{what}: shape");
-    assert_eq!(actual.dtype(), expected.dtype(), "{what}: dtype");
-    let (a, e) = (
-        actual.to_vec::<f64>().unwrap(),
-        expected.to_vec::<f64>().unwrap(),
-    );
-    for (i, (x, y)) in a.iter().zip(&e).enumerate() {
-        let ok = if y.is_nan() {
-            x.is_nan()
-        } else if y.is_infinite() {
-            x == y
-        } else {
-            (x - y).abs() <= tol * y.abs().max(1.0)
-        };
-        assert!(
-            ok,
-            "{what}: element {i} is {x}, JAX gives {y}\n{a:?}\n{e:?}"
-        );
-    }
 }
 
 /// `sum(y * cos(0.7 * arange))`, the loss whose gradients the fixture holds.

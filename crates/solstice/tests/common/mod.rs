@@ -115,3 +115,28 @@ pub fn f32s(data: &[f32], shape: &[usize]) -> Array {
 pub fn dtype_of(a: &Array) -> DType {
     a.dtype()
 }
+
+/// Same shape and dtype; NaN where JAX has NaN, infinities equal, other
+/// values within `tol` relative.
+#[track_caller]
+pub fn assert_matches(actual: &Array, expected: &Array, tol: f64, what: &str) {
+    assert_eq!(actual.shape(), expected.shape(), "{what}: shape");
+    assert_eq!(actual.dtype(), expected.dtype(), "{what}: dtype");
+    let (a, e) = (
+        actual.to_vec::<f64>().unwrap(),
+        expected.to_vec::<f64>().unwrap(),
+    );
+    for (i, (x, y)) in a.iter().zip(&e).enumerate() {
+        let ok = if y.is_nan() {
+            x.is_nan()
+        } else if y.is_infinite() {
+            x == y
+        } else {
+            (x - y).abs() <= tol * y.abs().max(1.0)
+        };
+        assert!(
+            ok,
+            "{what}: element {i} is {x}, JAX gives {y}\n{a:?}\n{e:?}"
+        );
+    }
+}
